@@ -1,0 +1,1 @@
+"""XLab core: the whole product without a window (catalog, inventory, quotas, simulator)."""

@@ -1,0 +1,248 @@
+"""Catalog connections: one writer, many readers, change records, audit log.
+
+Threading contract
+------------------
+* One :class:`Catalog` per process. Writes go through :meth:`Catalog.write`,
+  which serialises writers with a lock and runs the body in one transaction;
+  any thread may call it. Other processes (the ingest process, a second CLI)
+  write the same file through their own Catalog; SQLite's lock and the busy
+  timeout serialise them.
+* Reads use :meth:`Catalog.reader`: a read-only connection per thread. The
+  catalog runs in WAL mode, so readers see the last committed state and never
+  wait for the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from core.catalog.migrations import migrations
+from core.errors import CatalogError, CatalogTooNewError
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one committed write changed, so that views refresh only what concerns them."""
+
+    tables: frozenset[str]
+    summary: str = ""
+    audit_entries: int = 0
+
+    def touches(self, *tables: str) -> bool:
+        return bool(self.tables.intersection(tables))
+
+    @property
+    def empty(self) -> bool:
+        return not self.tables
+
+
+@dataclass
+class WriteTransaction:
+    """Handle given to the body of :meth:`Catalog.write`; valid only inside it."""
+
+    conn: sqlite3.Connection
+    actor: str
+    tables: set[str] = field(default_factory=set)
+    summary: list[str] = field(default_factory=list)
+    audit_entries: int = 0
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
+    def touched(self, *tables: str) -> None:
+        self.tables.update(tables)
+
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_key: str | int = "",
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """Append one entry to the audit log, in this transaction."""
+        self.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, entity, entity_key, before_json, after_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                utc_now(),
+                self.actor,
+                action,
+                entity,
+                str(entity_key),
+                None if before is None else json.dumps(before, sort_keys=True, default=str),
+                None if after is None else json.dumps(after, sort_keys=True, default=str),
+            ),
+        )
+        self.audit_entries += 1
+        self.tables.add("audit_log")
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        # FULL: a committed image row survives a power cut, not only a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+class Catalog:
+    """The lab's catalog file. Use :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, path: Path, writer: sqlite3.Connection):
+        self.path = path
+        self._writer = writer
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._subscribers: list[Callable[[Change], None]] = []
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> "Catalog":
+        """Open (and migrate to the head schema) the catalog at ``path``."""
+        path = Path(path)
+        if not path.exists() and not create:
+            raise CatalogError(f"no catalog at {path}; run 'xlab init' first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            writer = _connect(path, read_only=False)
+            mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(f"{path} is not a readable XLab catalog: {exc}") from exc
+        if mode.lower() != "wal":
+            raise CatalogError(f"could not put {path} in WAL mode (got {mode})")
+        catalog = cls(path, writer)
+        catalog.migrate()
+        return catalog
+
+    # -- schema -------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return their names (empty when up to date)."""
+        with self._write_lock:
+            db = Database(self._writer, execute_plugins=False)
+            known = {m.name for m in migrations._migrations}
+            applied = {m.name for m in migrations.applied(db)}
+            unknown = applied - known
+            if unknown:
+                raise CatalogTooNewError(
+                    f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
+                    "update XLab before opening it"
+                )
+            pending = [m.name for m in migrations.pending(db)]
+            if pending:
+                migrations.apply(db)
+            return pending
+
+    def applied_migrations(self) -> list[str]:
+        return [m.name for m in migrations.applied(Database(self.reader(), execute_plugins=False))]
+
+    # -- reading ------------------------------------------------------------
+
+    def reader(self) -> sqlite3.Connection:
+        """A read-only connection for the calling thread (created on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, read_only=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        conn = self.reader()
+        cursor = conn.execute(sql, params)
+        cursor.row_factory = sqlite3.Row
+        return cursor.fetchall()
+
+    def query_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def data_version(self) -> int:
+        """Changes when any connection, in any process, commits a write."""
+        return self.reader().execute("PRAGMA data_version").fetchone()[0]
+
+    # -- writing ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self, actor: str | None = None) -> Iterator[WriteTransaction]:
+        """Run the body as one write transaction (BEGIN IMMEDIATE ... COMMIT).
+
+        On success the :class:`Change` is published to subscribers, on the
+        writing thread, after the commit. On any exception the transaction is
+        rolled back and nothing is published.
+        """
+        with self._write_lock:
+            txn = WriteTransaction(self._writer, actor or current_actor())
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield txn
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                self._writer.execute("COMMIT")
+        change = Change(frozenset(txn.tables), "; ".join(txn.summary), txn.audit_entries)
+        txn.change = change  # type: ignore[attr-defined]
+        if not change.empty:
+            for callback in list(self._subscribers):
+                callback(change)
+
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``callback(change)`` after each committed write; returns an unsubscribe function."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    # -- housekeeping -------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        return self.reader().execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,256 @@
+"""The catalog schema, as ordered, named migrations.
+
+Each migration runs in its own transaction (sqlite-utils ``Migrations``) and is
+recorded in ``_sqlite_migrations``. A shipped migration is never edited: change
+the schema by appending a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "xlab"
+migrations = Migrations(MIGRATION_SET)
+
+
+def _run(db: Database, statements: list[str]) -> None:
+    # executescript() would COMMIT the migration's transaction; run one by one.
+    for statement in statements:
+        db.execute(statement)
+
+
+# The per-cell tallies that the quota status reads are kept by triggers on
+# ``images``. A "setup" is one physical arrangement (item, bag, pose) on one
+# scanner model; the Wilson sizing counts setups, not images, because repeated
+# scans of one setup are not independent.
+_CELL_KEY_COLUMNS = "split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key"
+_SETUP_KEY_COLUMNS = "split, scanner_model_id, bag_id, item_key, pose_key"
+
+
+def _counted(row: str) -> str:
+    return (
+        f"{row}.usable = 1 AND {row}.split IS NOT NULL AND {row}.bag_id IS NOT NULL "
+        f"AND {row}.scanner_id IS NOT NULL"
+    )
+
+
+def _tally_statements(row: str, delta: int) -> str:
+    """SQL (for a trigger body) that adds ``delta`` of image ``row`` to the tallies."""
+    setup_match = (
+        f"split = {row}.split AND scanner_model_id = (SELECT model_id FROM scanners WHERE id = {row}.scanner_id) "
+        f"AND bag_id = {row}.bag_id AND item_key = IFNULL({row}.item_id, 0) AND pose_key = IFNULL({row}.pose_id, 0)"
+    )
+    # A setup starts counting when its first image arrives and stops when its
+    # last one leaves.
+    setup_edge = 1 if delta > 0 else 0
+    return f"""
+        INSERT INTO setup_tally ({_SETUP_KEY_COLUMNS}, images)
+        SELECT {row}.split, s.model_id, {row}.bag_id, IFNULL({row}.item_id, 0), IFNULL({row}.pose_id, 0), {delta}
+        FROM scanners s WHERE s.id = {row}.scanner_id
+        ON CONFLICT ({_SETUP_KEY_COLUMNS}) DO UPDATE SET images = images + excluded.images;
+        INSERT INTO cell_tally ({_CELL_KEY_COLUMNS}, images, setups)
+        SELECT {row}.split,
+               IFNULL((SELECT class_id FROM threat_items WHERE id = {row}.item_id), 0),
+               b.luggage_type_id, b.clutter_level, s.model_id, IFNULL({row}.pose_id, 0),
+               {delta},
+               {'' if delta > 0 else '-'}(SELECT COUNT(*) FROM setup_tally WHERE {setup_match} AND images = {setup_edge})
+        FROM bags b, scanners s WHERE b.id = {row}.bag_id AND s.id = {row}.scanner_id
+        ON CONFLICT ({_CELL_KEY_COLUMNS}) DO UPDATE
+            SET images = images + excluded.images, setups = setups + excluded.setups;
+        DELETE FROM setup_tally WHERE {setup_match} AND images = 0;
+    """
+
+
+def _forbid(trigger: str, event: str, table: str, when: str, message: str) -> str:
+    when_clause = f" WHEN {when}" if when else ""
+    return (
+        f"CREATE TRIGGER {trigger} BEFORE {event} ON {table}{when_clause} "
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+    )
+
+
+@migrations(name="0001_lab_inventory_quotas_images_audit")
+def m0001(db: Database) -> None:
+    _run(
+        db,
+        [
+            """CREATE TABLE threat_families (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '')""",
+            """CREATE TABLE threat_classes (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                family_id INTEGER NOT NULL REFERENCES threat_families(id),
+                description TEXT NOT NULL DEFAULT '',
+                active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)))""",
+            """CREATE TABLE threat_items (
+                id INTEGER PRIMARY KEY,
+                barcode TEXT NOT NULL UNIQUE,
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                description TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX threat_items_class ON threat_items(class_id)",
+            """CREATE TABLE luggage_types (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                description TEXT NOT NULL DEFAULT '')""",
+            """CREATE TABLE bags (
+                id INTEGER PRIMARY KEY,
+                barcode TEXT NOT NULL UNIQUE,
+                luggage_type_id INTEGER NOT NULL REFERENCES luggage_types(id),
+                clutter_level TEXT NOT NULL CHECK (clutter_level IN ('low', 'medium', 'high')),
+                description TEXT NOT NULL DEFAULT '')""",
+            """CREATE TABLE scanner_models (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                vendor TEXT NOT NULL,
+                views INTEGER NOT NULL CHECK (views >= 1),
+                dual_energy INTEGER NOT NULL CHECK (dual_energy IN (0, 1)),
+                width INTEGER NOT NULL CHECK (width > 0),
+                height INTEGER NOT NULL CHECK (height > 0),
+                bit_depth INTEGER NOT NULL CHECK (bit_depth IN (8, 12, 14, 16)),
+                pixel_mm REAL NOT NULL CHECK (pixel_mm > 0),
+                gain REAL NOT NULL DEFAULT 1.0 CHECK (gain > 0),
+                noise REAL NOT NULL DEFAULT 0.01 CHECK (noise >= 0))""",
+            """CREATE TABLE scanners (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                model_id INTEGER NOT NULL REFERENCES scanner_models(id),
+                station TEXT NOT NULL,
+                drop_folder TEXT NOT NULL)""",
+            """CREATE TABLE poses (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                placement TEXT NOT NULL DEFAULT 'flat'
+                    CHECK (placement IN ('flat', 'edge_on', 'angled', 'upright')),
+                rotation_deg REAL NOT NULL DEFAULT 0,
+                occlusion TEXT NOT NULL DEFAULT 'none'
+                    CHECK (occlusion IN ('none', 'under_metal', 'under_organic', 'among_clutter')),
+                description TEXT NOT NULL DEFAULT '')""",
+            # Quota plans: a published plan is immutable (triggers below); an
+            # edit is a new version of the same name.
+            """CREATE TABLE quota_plans (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                version INTEGER NOT NULL CHECK (version >= 1),
+                status TEXT NOT NULL CHECK (status IN ('draft', 'published')),
+                based_on INTEGER REFERENCES quota_plans(id),
+                images_per_setup INTEGER NOT NULL DEFAULT 1 CHECK (images_per_setup >= 1),
+                clean_false_alarm_rate REAL NOT NULL,
+                clean_half_width REAL NOT NULL,
+                clean_confidence REAL NOT NULL,
+                clean_setups INTEGER NOT NULL CHECK (clean_setups >= 0),
+                spec_json TEXT NOT NULL,
+                note TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                published_at TEXT,
+                published_by TEXT,
+                UNIQUE (name, version))""",
+            """CREATE TABLE quota_plan_classes (
+                plan_id INTEGER NOT NULL REFERENCES quota_plans(id),
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                detection_rate REAL NOT NULL CHECK (detection_rate > 0 AND detection_rate < 1),
+                half_width REAL NOT NULL CHECK (half_width > 0 AND half_width < 0.5),
+                confidence REAL NOT NULL CHECK (confidence > 0 AND confidence < 1),
+                max_false_alarm_rate REAL NOT NULL CHECK (max_false_alarm_rate >= 0 AND max_false_alarm_rate < 1),
+                sizing TEXT NOT NULL CHECK (sizing IN ('wilson', 'demonstration')),
+                misses_allowed INTEGER NOT NULL DEFAULT 0 CHECK (misses_allowed >= 0),
+                required_setups INTEGER NOT NULL CHECK (required_setups >= 0),
+                test_setups INTEGER NOT NULL CHECK (test_setups >= 0),
+                ratio_step INTEGER NOT NULL DEFAULT 1 CHECK (ratio_step >= 0),
+                PRIMARY KEY (plan_id, class_id))""",
+            # class_id NULL: clean bags (no threat). pose_id NULL: no pose (clean).
+            """CREATE TABLE quota_cells (
+                id INTEGER PRIMARY KEY,
+                plan_id INTEGER NOT NULL REFERENCES quota_plans(id),
+                class_id INTEGER REFERENCES threat_classes(id),
+                luggage_type_id INTEGER NOT NULL REFERENCES luggage_types(id),
+                clutter_level TEXT NOT NULL CHECK (clutter_level IN ('low', 'medium', 'high')),
+                scanner_model_id INTEGER NOT NULL REFERENCES scanner_models(id),
+                pose_id INTEGER REFERENCES poses(id),
+                class_key INTEGER GENERATED ALWAYS AS (IFNULL(class_id, 0)) VIRTUAL,
+                pose_key INTEGER GENERATED ALWAYS AS (IFNULL(pose_id, 0)) VIRTUAL,
+                test_target INTEGER NOT NULL CHECK (test_target >= 0),
+                train_target INTEGER NOT NULL CHECK (train_target >= 0),
+                overridden INTEGER NOT NULL DEFAULT 0 CHECK (overridden IN (0, 1)))""",
+            """CREATE UNIQUE INDEX quota_cells_key ON quota_cells
+                (plan_id, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key)""",
+            _forbid("quota_plans_frozen", "UPDATE", "quota_plans", "OLD.status = 'published'",
+                    "quota plan is published and cannot change; make a new version"),
+            _forbid("quota_plans_keep", "DELETE", "quota_plans", "OLD.status = 'published'",
+                    "a published quota plan cannot be deleted"),
+            *[
+                _forbid(f"{table}_frozen_{event.lower()}", event, table,
+                        f"(SELECT status FROM quota_plans WHERE id = {ref}.plan_id) = 'published'",
+                        "quota plan is published and cannot change; make a new version")
+                for table in ("quota_cells", "quota_plan_classes")
+                for event, ref in (("INSERT", "NEW"), ("UPDATE", "OLD"), ("DELETE", "OLD"))
+            ],
+            """CREATE TABLE images (
+                id INTEGER PRIMARY KEY,
+                sha256 TEXT NOT NULL UNIQUE,
+                store_path TEXT NOT NULL,
+                original_name TEXT NOT NULL DEFAULT '',
+                scanner_id INTEGER REFERENCES scanners(id),
+                captured_at TEXT NOT NULL,
+                ingested_at TEXT NOT NULL,
+                split TEXT CHECK (split IN ('test', 'train')),
+                item_id INTEGER REFERENCES threat_items(id),
+                bag_id INTEGER REFERENCES bags(id),
+                pose_id INTEGER REFERENCES poses(id),
+                width INTEGER,
+                height INTEGER,
+                bit_depth INTEGER,
+                channels INTEGER,
+                quality_flags TEXT NOT NULL DEFAULT '',
+                usable INTEGER NOT NULL DEFAULT 1 CHECK (usable IN (0, 1)))""",
+            "CREATE INDEX images_captured ON images(captured_at)",
+            "CREATE INDEX images_scanner ON images(scanner_id, captured_at)",
+            "CREATE INDEX images_setup ON images(bag_id, item_id, pose_id)",
+            f"""CREATE TABLE setup_tally (
+                split TEXT NOT NULL,
+                scanner_model_id INTEGER NOT NULL,
+                bag_id INTEGER NOT NULL,
+                item_key INTEGER NOT NULL,
+                pose_key INTEGER NOT NULL,
+                images INTEGER NOT NULL,
+                PRIMARY KEY ({_SETUP_KEY_COLUMNS})) WITHOUT ROWID""",
+            f"""CREATE TABLE cell_tally (
+                split TEXT NOT NULL,
+                class_key INTEGER NOT NULL,
+                luggage_type_id INTEGER NOT NULL,
+                clutter_level TEXT NOT NULL,
+                scanner_model_id INTEGER NOT NULL,
+                pose_key INTEGER NOT NULL,
+                images INTEGER NOT NULL,
+                setups INTEGER NOT NULL,
+                PRIMARY KEY ({_CELL_KEY_COLUMNS})) WITHOUT ROWID""",
+            f"""CREATE TRIGGER images_tally_insert AFTER INSERT ON images WHEN {_counted('NEW')}
+                BEGIN {_tally_statements('NEW', +1)} END""",
+            f"""CREATE TRIGGER images_tally_delete AFTER DELETE ON images WHEN {_counted('OLD')}
+                BEGIN {_tally_statements('OLD', -1)} END""",
+            f"""CREATE TRIGGER images_tally_update_old
+                AFTER UPDATE OF split, item_id, bag_id, pose_id, scanner_id, usable ON images
+                WHEN {_counted('OLD')}
+                BEGIN {_tally_statements('OLD', -1)} END""",
+            f"""CREATE TRIGGER images_tally_update_new
+                AFTER UPDATE OF split, item_id, bag_id, pose_id, scanner_id, usable ON images
+                WHEN {_counted('NEW')}
+                BEGIN {_tally_statements('NEW', +1)} END""",
+            # The history of what changed and who changed it: append-only.
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                entity_key TEXT NOT NULL DEFAULT '',
+                before_json TEXT,
+                after_json TEXT)""",
+            "CREATE INDEX audit_log_entity ON audit_log(entity, entity_key)",
+            _forbid("audit_log_no_update", "UPDATE", "audit_log", "", "the audit log is append-only"),
+            _forbid("audit_log_no_delete", "DELETE", "audit_log", "", "the audit log is append-only"),
+        ],
+    )

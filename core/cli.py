@@ -1,0 +1,371 @@
+"""The ``xlab`` command line: every capability of core, headless.
+
+Each command parses its arguments, calls one core function, prints a table
+(or JSON with ``--json``) and turns a domain error into a message and exit
+code 2. No logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from core.errors import XLabError
+from core.progress import Progress
+
+GuiLauncher = Callable[[argparse.Namespace], int]
+
+
+def _lab_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lab", metavar="DIR", default=os.environ.get("XLAB_LAB"),
+                        help="lab folder (catalog and image store); default $XLAB_LAB or the per-user data folder")
+
+
+def _json_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, out=None) -> None:
+    out = out or sys.stdout
+    if not rows:
+        print("(none)", file=out)
+        return
+    columns = list(columns or rows[0].keys())
+
+    def fmt(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return "" if value is None else str(value)
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+
+
+def _emit(args: argparse.Namespace, data: Any, rows: Sequence[dict] | None = None, columns: Sequence[str] | None = None) -> None:
+    if args.json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        print_table(rows if rows is not None else data, columns)
+
+
+def _drive(progress: Iterator[Progress], quiet: bool = False) -> int:
+    """Run a core generator to the end (Ctrl-C stops it at the next yield)."""
+    done = 0
+    try:
+        for step in progress:
+            done = step.done
+            if not quiet:
+                total = f"/{step.total}" if step.total else ""
+                print(f"[{step.done}{total}] {step.message}", flush=True)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"stopped after {done}", file=sys.stderr)
+    return done
+
+
+# -- commands ---------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from core.lab import Lab
+
+    with Lab.init(args.lab) as lab:
+        applied = lab.catalog.applied_migrations()
+        print(f"lab ready at {lab.paths.root} (schema: {applied[-1] if applied else 'empty'})")
+    return 0
+
+
+def _open_lab(args: argparse.Namespace):
+    from core.lab import Lab
+
+    return Lab.open(args.lab)
+
+
+def cmd_inventory_import(args: argparse.Namespace) -> int:
+    from core.inventory import import_inventory
+
+    with _open_lab(args) as lab:
+        report = import_inventory(lab.catalog, args.file, actor=args.user)
+    rows = [{"section": name, **vars(r)} for name, r in report.sections.items()]
+    _emit(args, report.as_dict(), rows)
+    if not args.json:
+        print("no changes" if not report.changed else "inventory updated")
+    return 0
+
+
+def cmd_inventory_export(args: argparse.Namespace) -> int:
+    from core.inventory import export_inventory
+
+    with _open_lab(args) as lab:
+        text = export_inventory(lab.catalog)
+    if args.file in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        with open(args.file, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.file}")
+    return 0
+
+
+def cmd_quota_plan(args: argparse.Namespace) -> int:
+    from core.quota.plans import create_plan, publish_plan
+    from core.quota.spec import read_plan_spec
+
+    spec = read_plan_spec(args.spec)
+    with _open_lab(args) as lab:
+        ref = create_plan(lab.catalog, spec, actor=args.user)
+        if args.publish:
+            ref = publish_plan(lab.catalog, spec.name, actor=args.user)
+    print(f"quota plan {ref.name} v{ref.version}: {ref.status}")
+    return 0
+
+
+def cmd_quota_publish(args: argparse.Namespace) -> int:
+    from core.quota.plans import publish_plan
+
+    with _open_lab(args) as lab:
+        ref = publish_plan(lab.catalog, args.name, actor=args.user)
+    print(f"quota plan {ref.name} v{ref.version}: published")
+    return 0
+
+
+def cmd_quota_override(args: argparse.Namespace) -> int:
+    from core.quota.plans import CellKey, override_cell
+
+    key = CellKey(None if args.cls == "clean" else args.cls, args.luggage_type, args.clutter,
+                  args.scanner_model, args.pose)
+    target = None if args.release else args.test
+    if target is None and not args.release:
+        raise XLabError("give --test N, or --release to undo an override")
+    with _open_lab(args) as lab:
+        ref = override_cell(lab.catalog, args.name, key, target, actor=args.user)
+    print(f"quota plan {ref.name} v{ref.version} ({ref.status}): cell updated, class rebalanced")
+    return 0
+
+
+def cmd_quota_list(args: argparse.Namespace) -> int:
+    from core.quota.plans import list_plans
+
+    with _open_lab(args) as lab:
+        plans = list_plans(lab.catalog)
+    columns = ["name", "version", "status", "clean_setups", "images_per_setup", "created_by", "created_at", "published_at"]
+    _emit(args, plans, [{c: p[c] for c in columns} for p in plans], columns)
+    return 0
+
+
+def cmd_quota_show(args: argparse.Namespace) -> int:
+    from core.quota.plans import plan_classes, resolve_plan
+
+    with _open_lab(args) as lab:
+        plan = resolve_plan(lab.catalog, args.name, args.version)
+        classes = plan_classes(lab.catalog, plan["id"])
+    columns = ["class_name", "family_name", "detection_rate", "half_width", "confidence", "sizing",
+               "required_setups", "normal_approximation", "test_setups", "ratio_step", "train_total", "basis"]
+    data = {"plan": {k: v for k, v in plan.items() if k != "spec_json"}, "classes": classes}
+    if args.json:
+        print(json.dumps(data, indent=1, default=str))
+        return 0
+    print(f"{plan['name']} v{plan['version']} ({plan['status']}), {plan['images_per_setup']} image(s) per setup; "
+          f"clean bags: {plan['clean_setups']} setups for false-alarm rate "
+          f"{plan['clean_false_alarm_rate']} ±{plan['clean_half_width']}")
+    print_table(classes, columns)
+    return 0
+
+
+def cmd_quota_status(args: argparse.Namespace) -> int:
+    from core.quota.plans import resolve_plan
+    from core.quota.status import quota_status
+
+    with _open_lab(args) as lab:
+        plan = resolve_plan(lab.catalog, args.name, args.version)
+        status = quota_status(lab.catalog, plan["id"])
+    if args.cells:
+        rows = status.as_dicts()
+        if args.cls:
+            rows = [r for r in rows if r["class_name"] == args.cls]
+        columns = ["class_name", "luggage_type", "clutter_level", "scanner_model", "pose", "test_target",
+                   "test_setups", "test_images", "test_fill", "test_deficit", "train_target", "train_setups", "train_deficit"]
+        _emit(args, rows, rows, columns)
+        return 0
+    rows = status.by_class()
+    if args.cls:
+        rows = [r for r in rows if r["class_name"] == args.cls]
+    if not args.json:
+        t = status.totals()
+        print(f"{plan['name']} v{plan['version']}: {t['cells']} cells; test {t['test_done']}/{t['test_target']} setups "
+              f"({t['test_fill']:.1%}), train {t['train_done']}/{t['train_target']} ({t['train_fill']:.1%})")
+    _emit(args, {"totals": status.totals(), "classes": rows}, rows)
+    return 0
+
+
+def cmd_sizing(args: argparse.Namespace) -> int:
+    from core.quota.sizing import size_kpi
+
+    result = size_kpi(args.rate, args.half_width, args.confidence, args.method, args.misses)
+    data = {"required": result.required, "normal_approximation": result.normal_approximation,
+            "interval_at_required": result.interval_at_required, "basis": result.basis()}
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(f"{result.required} independent setups — {result.basis()}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from core.simulator.scanner import simulate
+
+    with _open_lab(args) as lab:
+        _drive(simulate(lab, args.scanner, args.count, rate_per_minute=args.rate, fmt=args.format,
+                        write_mode=args.write_mode, seed=args.seed, clean_fraction=args.clean_fraction), args.quiet)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
+    from core.demo import create_demo_lab, run_demo_scanners
+
+    lab = create_demo_lab(args.lab)
+    root = lab.paths.root
+    print(f"demo lab ready at {root}")
+    if args.headless or gui is None:
+        try:
+            _drive(run_demo_scanners(lab, args.rate, args.count), args.quiet)
+        finally:
+            lab.close()
+        return 0
+    lab.close()
+    args.lab = str(root)
+    args.simulate = True
+    return gui(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xlab", description="XLab: run an X-ray data production lab.")
+    parser.add_argument("--user", default=None, help="name recorded in the audit log (default: your login)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a lab folder and its catalog (or migrate an existing one)")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_init)
+
+    inv = sub.add_parser("inventory", help="import or export the lab inventory (YAML)")
+    inv_sub = inv.add_subparsers(dest="action", required=True)
+    p = inv_sub.add_parser("import", help="create/update inventory from a YAML file (all or nothing)")
+    p.add_argument("file")
+    _lab_arg(p)
+    _json_arg(p)
+    p.set_defaults(func=cmd_inventory_import)
+    p = inv_sub.add_parser("export", help="write the inventory as YAML (stdout or FILE)")
+    p.add_argument("file", nargs="?")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_inventory_export)
+
+    quota = sub.add_parser("quota", help="test-set quota plans: create, publish, show, status")
+    q_sub = quota.add_subparsers(dest="action", required=True)
+    p = q_sub.add_parser("plan", help="draft a plan (or its next version) from a spec file")
+    p.add_argument("spec")
+    p.add_argument("--publish", action="store_true", help="publish it right away")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_quota_plan)
+    p = q_sub.add_parser("publish", help="publish the latest draft of a plan (then it is immutable)")
+    p.add_argument("name")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_quota_publish)
+    p = q_sub.add_parser("override", help="fix one cell's test target and rebalance its class")
+    p.add_argument("name")
+    p.add_argument("--class", dest="cls", required=True, help="threat class, or 'clean'")
+    p.add_argument("--luggage-type", required=True)
+    p.add_argument("--clutter", required=True)
+    p.add_argument("--scanner-model", required=True)
+    p.add_argument("--pose", help="pose (not for clean)")
+    p.add_argument("--test", type=int, help="test target in setups")
+    p.add_argument("--release", action="store_true", help="remove the override")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_quota_override)
+    p = q_sub.add_parser("list", help="all plans and versions")
+    _lab_arg(p)
+    _json_arg(p)
+    p.set_defaults(func=cmd_quota_list)
+    for action, func, text in (("show", cmd_quota_show, "per-class KPIs, sizes and their statistical basis"),
+                               ("status", cmd_quota_status, "target vs captured per class (or --cells)")):
+        p = q_sub.add_parser(action, help=text)
+        p.add_argument("name", nargs="?", help="plan name (default: newest published)")
+        p.add_argument("--version", type=int)
+        if action == "status":
+            p.add_argument("--cells", action="store_true", help="one row per quota cell")
+            p.add_argument("--class", dest="cls", help="only this class")
+        _lab_arg(p)
+        _json_arg(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("sizing", help="test positives needed for a KPI (Wilson or demonstration)")
+    p.add_argument("--rate", type=float, required=True, help="target detection (or false-alarm) rate")
+    p.add_argument("--half-width", type=float, default=0.03)
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--method", choices=("wilson", "demonstration"), default="wilson")
+    p.add_argument("--misses", type=int, default=0, help="misses allowed (demonstration)")
+    _json_arg(p)
+    p.set_defaults(func=cmd_sizing)
+
+    p = sub.add_parser("simulate", help="write simulated scans into a scanner's drop folder")
+    p.add_argument("--scanner", required=True)
+    p.add_argument("--count", type=int, default=10, help="files to write (0: until Ctrl-C)")
+    p.add_argument("--rate", type=float, default=60.0, help="images per minute (0: as fast as possible)")
+    p.add_argument("--format", choices=("png16", "tiff16", "pseudo_png"), default="png16")
+    p.add_argument("--write-mode", choices=("rename", "slow"), default="rename")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clean-fraction", type=float, default=0.2)
+    p.add_argument("--quiet", action="store_true")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="create the demo lab and run its simulated scanners (with the GUI)")
+    p.add_argument("--headless", action="store_true", help="no window: run the scanners in this terminal")
+    p.add_argument("--rate", type=float, default=12.0, help="images per minute per scanner")
+    p.add_argument("--count", type=int, default=None, help="stop after this many files (headless)")
+    p.add_argument("--quiet", action="store_true")
+    _lab_arg(p)
+    p.set_defaults(func=None, demo=True)
+
+    p = sub.add_parser("gui", help="open the XLab window")
+    _lab_arg(p)
+    p.add_argument("--simulate", action="store_true", help="also run the lab's simulated scanners")
+    p.add_argument("--rate", type=float, default=12.0, help="simulated images per minute per scanner")
+    p.set_defaults(func=None, gui=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, gui: GuiLauncher | None = None) -> int:
+    """Entry point. ``gui`` opens the window (given by the app package)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "count", None) == 0 and args.command == "simulate":
+        args.count = None
+    try:
+        if getattr(args, "demo", False):
+            return cmd_demo(args, gui)
+        if getattr(args, "gui", False):
+            if gui is None:
+                raise XLabError("this XLab was installed without the window; use the headless commands")
+            return gui(args)
+        return args.func(args)
+    except XLabError as exc:
+        print(f"xlab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which stopped reading: not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Domain errors. Each message is written for the person who has to act on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class XLabError(Exception):
+    """Base of every error XLab reports to a user (CLI exit code 2, GUI dialog)."""
+
+
+class LabNotFoundError(XLabError):
+    pass
+
+
+class CatalogError(XLabError):
+    pass
+
+
+class CatalogTooNewError(CatalogError):
+    pass
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One problem in a user-supplied file, pointing at where to fix it."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+class InputFileError(XLabError):
+    """A user-supplied file (inventory, plan spec) has problems; nothing was changed."""
+
+    def __init__(self, problems: list[InputProblem]):
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[:50])
+        more = len(self.problems) - 50
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(
+            f"{len(self.problems)} problem(s) found; nothing was changed:\n{shown}{tail}"
+        )
+
+
+class UnknownNameError(XLabError):
+    pass
+
+
+class PlanError(XLabError):
+    pass
+
+
+class PlanPublishedError(PlanError):
+    pass
+
+
+class SizingError(XLabError):
+    pass

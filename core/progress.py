@@ -1,0 +1,23 @@
+"""Progress records yielded by long-running core generators.
+
+Every long task in core is a generator of :class:`Progress`; each ``yield`` is
+also the point where the caller may stop it (``generator.close()``), so work
+between two yields must leave the catalog consistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int | None
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min(1.0, self.done / self.total)

@@ -1,0 +1,1 @@
+"""Test-set-first quota plans: statistical sizing, deployment mix, versions, status."""

@@ -1,0 +1,1 @@
+"""A simulated X-ray scanner: Beer-Lambert images written into a drop folder."""
