@@ -25,9 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from core.catalog.migrations import migrations
+from core.catalog.sqlite_utils_light import Database
 from core.errors import CatalogError, CatalogTooNewError
 
 BUSY_TIMEOUT_MS = 15_000

@@ -7,8 +7,7 @@ the schema by appending a new one.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from core.catalog.sqlite_utils_light import Database, Migrations
 
 MIGRATION_SET = "xlab"
 migrations = Migrations(MIGRATION_SET)

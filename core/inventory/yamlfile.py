@@ -120,6 +120,7 @@ def parse_inventory(raw: bytes, source: str) -> ParsedInventory:
                 continue
             values: dict[str, Any] = {}
             seen_fields: set[str] = set()
+            failed: set[str] = set()
             for field_key, field_value in item.value:
                 field_line = field_key.start_mark.line + 1
                 name = field_key.value
@@ -140,11 +141,12 @@ def parse_inventory(raw: bytes, source: str) -> ParsedInventory:
                         problem = spec.check(value)
                 if problem:
                     problems.append(InputProblem(source, field_line, f"{section.label} field '{name}' {problem}"))
+                    failed.add(name)
                     continue
                 if value is not None:
                     values[name] = value
             for spec in section.fields:
-                if spec.name not in values:
+                if spec.name not in values and spec.name not in failed:
                     if spec.required and spec.name not in seen_fields:
                         problems.append(InputProblem(source, item_line, f"{section.label} is missing required field '{spec.name}'"))
                     elif spec.required:

@@ -1,0 +1,196 @@
+import itertools
+import sqlite3
+import threading
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.catalog import Catalog
+from core.catalog.images import delete_image_row, insert_images, update_image
+from core.catalog.migrations import migrations
+from core.catalog.tally import rebuild_tallies
+from core.errors import CatalogError, CatalogTooNewError
+from tests.bench.seed import seed_catalog
+
+
+def test_migrations_take_an_empty_file_to_head_and_rerun_is_a_no_op(tmp_path):
+    path = tmp_path / "c.sqlite"
+    catalog = Catalog.open(path)
+    head = [m.name for m in migrations._migrations]
+    assert catalog.applied_migrations() == head
+    tables = {r["name"] for r in catalog.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"threat_classes", "bags", "quota_cells", "images", "audit_log", "cell_tally"} <= tables
+    schema = catalog.query("SELECT sql FROM sqlite_master ORDER BY name")
+    catalog.close()
+    again = Catalog.open(path)
+    assert again.migrate() == []
+    assert again.query("SELECT sql FROM sqlite_master ORDER BY name") == schema
+    assert again.applied_migrations() == head
+    again.close()
+
+
+def test_catalog_settings(empty_lab):
+    conn = empty_lab.catalog.reader()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("INSERT INTO luggage_types (name) VALUES ('x')")  # readers are read-only
+
+
+def test_foreign_keys_are_enforced(empty_lab):
+    with pytest.raises(sqlite3.IntegrityError):
+        with empty_lab.catalog.write() as txn:
+            txn.execute("INSERT INTO threat_items (barcode, class_id) VALUES ('X', 999)")
+
+
+def test_a_catalog_from_a_newer_xlab_is_refused(tmp_path):
+    path = tmp_path / "c.sqlite"
+    Catalog.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('xlab', '9999_future', 'now')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CatalogTooNewError, match="newer XLab"):
+        Catalog.open(path)
+
+
+def test_a_file_that_is_not_a_catalog_gets_a_clear_message(tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CatalogError, match="not a readable XLab catalog"):
+        Catalog.open(path)
+
+
+def test_readers_are_not_blocked_by_an_open_write(empty_lab):
+    catalog = empty_lab.catalog
+    in_write, release = threading.Event(), threading.Event()
+
+    def writer():
+        with catalog.write() as txn:
+            txn.execute("INSERT INTO luggage_types (name) VALUES ('trolley')")
+            in_write.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert in_write.wait(5)
+    # Another thread reads while the write transaction is open: no wait, old state.
+    result = []
+    reader = threading.Thread(target=lambda: result.append(catalog.query("SELECT name FROM luggage_types")))
+    reader.start()
+    reader.join(2)
+    assert not reader.is_alive() and result == [[]]
+    release.set()
+    thread.join()
+    assert [r["name"] for r in catalog.query("SELECT name FROM luggage_types")] == ["trolley"]
+
+
+def test_writes_return_and_publish_what_changed(empty_lab):
+    seen = []
+    unsubscribe = empty_lab.catalog.subscribe(seen.append)
+    with empty_lab.catalog.write(actor="ana") as txn:
+        txn.execute("INSERT INTO luggage_types (name) VALUES ('tray')")
+        txn.touched("luggage_types")
+        txn.audit("create", "luggage_types", "tray", None, {"name": "tray"})
+    unsubscribe()
+    assert txn.change.tables == frozenset({"luggage_types", "audit_log"})
+    assert seen == [txn.change]
+    entry = empty_lab.catalog.query_one("SELECT * FROM audit_log")
+    assert entry["actor"] == "ana" and entry["entity_key"] == "tray"
+
+
+def test_failed_writes_roll_back_and_publish_nothing(empty_lab):
+    seen = []
+    empty_lab.catalog.subscribe(seen.append)
+    with pytest.raises(RuntimeError):
+        with empty_lab.catalog.write() as txn:
+            txn.execute("INSERT INTO luggage_types (name) VALUES ('tray')")
+            txn.touched("luggage_types")
+            raise RuntimeError("boom")
+    assert seen == []
+    assert empty_lab.catalog.query("SELECT * FROM luggage_types") == []
+
+
+def test_the_audit_log_is_append_only(empty_lab):
+    with empty_lab.catalog.write() as txn:
+        txn.audit("create", "x", "1")
+    for sql in ("UPDATE audit_log SET actor = 'eve'", "DELETE FROM audit_log"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with empty_lab.catalog.write() as txn:
+                txn.execute(sql)
+    assert empty_lab.catalog.query_one("SELECT COUNT(*) AS n FROM audit_log")["n"] == 1
+
+
+_fresh = itertools.count()
+
+
+def _independent_tally(catalog):
+    """The per-cell counts computed from scratch with pandas."""
+    conn = catalog.reader()
+    df = pd.read_sql(
+        """SELECT i.split, IFNULL(ti.class_id, 0) AS class_key, b.luggage_type_id, b.clutter_level,
+                  s.model_id AS scanner_model_id, IFNULL(i.pose_id, 0) AS pose_key, i.item_id, i.bag_id
+           FROM images i JOIN bags b ON b.id = i.bag_id JOIN scanners s ON s.id = i.scanner_id
+           LEFT JOIN threat_items ti ON ti.id = i.item_id
+           WHERE i.usable = 1 AND i.split IS NOT NULL""",
+        conn,
+    )
+    df["item_id"] = df["item_id"].fillna(0)
+    keys = ["split", "class_key", "luggage_type_id", "clutter_level", "scanner_model_id", "pose_key"]
+    images = df.groupby(keys).size().rename("images")
+    setups = df.drop_duplicates(keys + ["item_id", "bag_id"]).groupby(keys).size().rename("setups")
+    out = pd.concat([images, setups], axis=1).reset_index()
+    return sorted(tuple(r) for r in out.itertuples(index=False))
+
+
+def _tally(catalog):
+    rows = catalog.reader().execute(
+        "SELECT split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key, images, setups "
+        "FROM cell_tally WHERE images != 0 ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+    return sorted(tuple(r) for r in rows)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    from core.lab import Lab
+
+    lab = Lab.init(tmp_path_factory.mktemp("seeded"))
+    seed_catalog(lab, n_classes=4, n_images=600, seed=3)
+    yield lab
+    lab.close()
+
+
+def test_triggers_keep_tallies_equal_to_a_recount(seeded):
+    assert _tally(seeded.catalog) == _independent_tally(seeded.catalog)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["split", "usable", "pose", "item", "delete", "insert"]), st.integers(1, 600)), max_size=25))
+@settings(max_examples=25, deadline=None)
+def test_tallies_follow_updates_and_deletes(seeded, edits):
+    catalog = seeded.catalog
+    ids = [r[0] for r in catalog.reader().execute("SELECT id FROM images ORDER BY id").fetchall()]
+    with catalog.write() as txn:
+        for kind, n in edits:
+            image_id = ids[n % len(ids)]
+            row = txn.execute("SELECT id, split, usable, pose_id, item_id FROM images WHERE id = ?", (image_id,)).fetchone()
+            if row is None:
+                continue
+            if kind == "split":
+                update_image(txn, image_id, {"split": "train" if row[1] == "test" else "test"})
+            elif kind == "usable":
+                update_image(txn, image_id, {"usable": 1 - row[2]})
+            elif kind == "pose":
+                update_image(txn, image_id, {"pose_id": (n % 6) + 1 if row[4] else None})
+            elif kind == "item":
+                update_image(txn, image_id, {"item_id": (n % 12) + 1, "pose_id": (n % 6) + 1})
+            elif kind == "delete":
+                delete_image_row(txn, image_id)
+            else:
+                insert_images(txn, [(f"new-{next(_fresh)}", "s", "", 1, "2026", "2026", "test", None, 1, None, 1, 1, 16, 1, "", 1)])
+    assert _tally(catalog) == _independent_tally(catalog)
+    with catalog.write() as txn:
+        rebuild_tallies(txn)
+    assert _tally(catalog) == _independent_tally(catalog)

@@ -1,0 +1,128 @@
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from core.catalog.images import insert_images
+from core.catalog.records import all_rows
+from core.errors import InputFileError, PlanPublishedError, UnknownNameError
+from core.quota.plans import CellKey, create_plan, list_plans, override_cell, plan_classes, publish_plan, resolve_plan
+from core.quota.sizing import demonstration_sample_size, wilson_sample_size
+from core.quota.spec import PlanSpec, parse_plan_spec, read_plan_spec
+from core.quota.status import quota_status
+from core.resources import resource
+
+
+def _cells(lab, plan_id):
+    return pd.read_sql("SELECT * FROM quota_cells WHERE plan_id = ?", lab.catalog.reader(), params=(plan_id,))
+
+
+def test_demo_plan_sizes_every_class_from_its_kpi(demo_lab):
+    plan = resolve_plan(demo_lab.catalog, "demo-test-set")
+    assert plan["status"] == "published" and plan["version"] == 1
+    classes = {c["class_name"]: c for c in plan_classes(demo_lab.catalog, plan["id"])}
+    assert classes["pistol"]["required_setups"] == wilson_sample_size(0.95, 0.03)
+    assert classes["grenade"]["required_setups"] == wilson_sample_size(0.90, 0.05)
+    assert classes["detonator"]["required_setups"] == demonstration_sample_size(0.95, 1)
+    cells = _cells(demo_lab, plan["id"])
+    per_class = cells.dropna(subset=["class_id"]).groupby("class_id")[["test_target", "train_target"]].sum()
+    for c in classes.values():
+        assert per_class.loc[c["class_id"], "test_target"] == c["test_setups"]
+        assert per_class.loc[c["class_id"], "train_target"] == c["test_setups"] * c["ratio_step"]
+    assert classes["knife_folding_closed"]["ratio_step"] == 2
+    clean = cells[cells["class_id"].isna()]
+    assert clean["test_target"].sum() == plan["clean_setups"] == wilson_sample_size(0.05, 0.02)
+    assert clean["pose_id"].isna().all()
+
+
+def test_mix_marginals_are_exact_per_class(demo_lab):
+    plan = resolve_plan(demo_lab.catalog, "demo-test-set")
+    cells = _cells(demo_lab, plan["id"])
+    luggage = {r["name"]: r["id"] for r in all_rows(demo_lab.catalog, "luggage_types")}
+    pistol = cells[cells["class_id"] == next(r["id"] for r in all_rows(demo_lab.catalog, "threat_classes") if r["name"] == "pistol")]
+    by_luggage = pistol.groupby("luggage_type_id")["test_target"].sum()
+    # weights hard_case 3, soft_bag 3, backpack 2, tray 1, parcel 1 over 315
+    assert by_luggage[luggage["hard_case"]] + by_luggage[luggage["soft_bag"]] == 189
+    assert by_luggage[luggage["tray"]] in (31, 32)
+    assert pistol.groupby("clutter_level")["test_target"].sum().to_dict() == {"high": 79, "low": 79, "medium": 157}
+
+
+def test_published_plans_are_immutable_in_the_catalog(demo_lab):
+    plan = resolve_plan(demo_lab.catalog, "demo-test-set")
+    for sql in (
+        "UPDATE quota_cells SET test_target = 1 WHERE plan_id = ?",
+        "DELETE FROM quota_cells WHERE plan_id = ?",
+        "UPDATE quota_plans SET note = 'x' WHERE id = ?",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="published"):
+            with demo_lab.catalog.write() as txn:
+                txn.execute(sql, (plan["id"],))
+    with pytest.raises(PlanPublishedError):
+        publish_plan(demo_lab.catalog, "demo-test-set")
+
+
+def test_editing_a_published_plan_makes_a_new_version(demo_lab):
+    v1 = resolve_plan(demo_lab.catalog, "demo-test-set")
+    v1_cells = _cells(demo_lab, v1["id"])
+    key = CellKey("pistol", "hard_case", "medium", "DX-620", "flat")
+    ref = override_cell(demo_lab.catalog, "demo-test-set", key, 40, actor="manager")
+    assert (ref.version, ref.status) == (2, "draft")
+    pd.testing.assert_frame_equal(_cells(demo_lab, v1["id"]), v1_cells)
+    v2_cells = _cells(demo_lab, ref.id)
+    pistol_id = v2_cells.loc[v2_cells["overridden"] == 1, "class_id"].iloc[0]
+    assert v2_cells.loc[v2_cells["overridden"] == 1, "test_target"].tolist() == [40]
+    assert v2_cells[v2_cells["class_id"] == pistol_id]["test_target"].sum() == 315
+    # the next edit goes to the same draft, and the override survives a rebuild from spec
+    spec = read_plan_spec(resource("demo", "plan.yaml"))
+    again = create_plan(demo_lab.catalog, spec, actor="manager")
+    assert again.version == 2
+    assert _cells(demo_lab, ref.id)["overridden"].sum() == 1
+    publish_plan(demo_lab.catalog, "demo-test-set", actor="manager")
+    assert [(p["version"], p["status"]) for p in list_plans(demo_lab.catalog)] == [(1, "published"), (2, "published")]
+    actions = [r["action"] for r in demo_lab.catalog.query("SELECT action FROM audit_log WHERE actor = 'manager' ORDER BY id")]
+    assert actions == ["create", "override_cell", "replace_draft", "publish"]
+
+
+def test_releasing_an_override_restores_the_mix(demo_lab):
+    v1 = _cells(demo_lab, resolve_plan(demo_lab.catalog, "demo-test-set")["id"])
+    key = CellKey(None, "tray", "low", "SX-100", None)
+    override_cell(demo_lab.catalog, "demo-test-set", key, 0)
+    ref = override_cell(demo_lab.catalog, "demo-test-set", key, None)
+    v2 = _cells(demo_lab, ref.id)
+    assert v2["test_target"].tolist() == v1["test_target"].tolist()
+
+
+def test_unknown_names_are_refused(demo_lab):
+    with pytest.raises(UnknownNameError, match="no quota plan"):
+        override_cell(demo_lab.catalog, "nope", CellKey(None, "tray", "low", "SX-100", None), 1)
+    with pytest.raises(UnknownNameError, match="unknown name"):
+        override_cell(demo_lab.catalog, "demo-test-set", CellKey("pistol", "suitcase", "low", "SX-100", "flat"), 1)
+    with pytest.raises(UnknownNameError, match="not in the inventory"):
+        create_plan(demo_lab.catalog, PlanSpec(name="x", classes={"laser_gun": {}}))
+    with pytest.raises(UnknownNameError, match="mix.pose"):
+        create_plan(demo_lab.catalog, PlanSpec(name="x", mix={"pose": {"handstand": 1}}))
+
+
+def test_plan_spec_problems_are_all_reported():
+    raw = b"name: p\ndefaults: {detection_rate: 1.5, sizing: guess}\nmix: {colour: {red: 1}}\nclasses: {pistol: {half_width: -1}}\n"
+    with pytest.raises(InputFileError) as caught:
+        parse_plan_spec(raw, "p.yaml")
+    text = str(caught.value)
+    for fragment in ("defaults.detection_rate", "defaults.sizing", "mix.colour", "classes.pistol.half_width"):
+        assert fragment in text
+
+
+def test_status_counts_setups_not_repeated_scans(demo_lab):
+    plan = resolve_plan(demo_lab.catalog, "demo-test-set")
+    ids = {t: {r.get("barcode") or r["name"]: r["id"] for r in all_rows(demo_lab.catalog, t)} for t in ("threat_items", "bags", "poses", "scanners")}
+    # TI-0019 is a pistol; BG-0001 a low-clutter hard case; SCN-A a DX-620.
+    row = lambda n, pose="flat", split="test": (f"h{n}", "p", "", ids["scanners"]["SCN-A"], "t", "t", split, ids["threat_items"]["TI-0019"], ids["bags"]["BG-0001"], ids["poses"][pose], 1, 1, 16, 1, "", 1)
+    with demo_lab.catalog.write() as txn:
+        insert_images(txn, [row(1), row(2), row(3), row(4, "edge_on"), row(5, split="train")])
+    status = {(r["class_name"], r["luggage_type"], r["clutter_level"], r["scanner_model"], r["pose"]): r for r in quota_status(demo_lab.catalog, plan["id"]).as_dicts()}
+    flat = status[("pistol", "hard_case", "low", "DX-620", "flat")]
+    assert (flat["test_images"], flat["test_setups"], flat["train_setups"]) == (3, 1, 1)
+    assert flat["test_deficit"] == flat["test_target"] - 1
+    assert flat["test_fill"] == pytest.approx(1 / flat["test_target"])
+    edge = status[("pistol", "hard_case", "low", "DX-620", "edge_on")]
+    assert (edge["test_images"], edge["test_setups"]) == (1, 1)
