@@ -1,0 +1,45 @@
+"""Turns catalog changes into a Qt signal on the GUI thread.
+
+Writes made in this process arrive through ``Catalog.subscribe`` (called on
+the writing thread, relayed here as a queued signal). Writes from other
+processes (ingest, a CLI) are noticed by polling ``PRAGMA data_version``,
+which costs microseconds.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.catalog import Catalog, Change
+
+POLL_MS = 1000
+ANY_TABLE = frozenset({"*"})
+
+
+class CatalogWatcher(QObject):
+    changed = Signal(object)  # core.catalog.Change; tables {"*"} when another process wrote
+
+    def __init__(self, catalog: Catalog, parent: QObject | None = None):
+        super().__init__(parent)
+        self._catalog = catalog
+        self._unsubscribe = catalog.subscribe(self._on_change)
+        self._version = catalog.data_version()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._poll)
+        self._timer.start(POLL_MS)
+
+    def _on_change(self, change: Change) -> None:
+        # Any thread: emitting a signal of a GUI-thread object queues delivery.
+        self.changed.emit(change)
+
+    def _poll(self) -> None:
+        version = self._catalog.data_version()
+        if version != self._version:
+            self._version = version
+            # Also fires after this process's own writes (already announced);
+            # a second refresh is cheap, a missed external write is not.
+            self.changed.emit(Change(ANY_TABLE, "changed by another program"))
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._unsubscribe()

@@ -1,0 +1,104 @@
+"""The main window: navigation between areas, status bar, simulated scanners."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
+
+from app import tasks
+from app.catalog_watch import CatalogWatcher
+from app.dialogs import show_error
+from app.views.inventory import InventoryView
+from app.views.quotas import QuotaPlansView
+from core.lab import Lab
+from core.progress import Progress
+
+# Areas to come (Today, Ingest, Production, Datasets, Runs) are added as they work.
+AREAS = ("Quotas", "Inventory")
+
+
+class MainWindow(QMainWindow):
+    ready = Signal()  # the first area has shown its data
+
+    def __init__(self, lab: Lab, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.lab = lab
+        self.setWindowTitle(f"XLab — {lab.paths.root}")
+        self.setMinimumSize(QSize(1024, 640))
+        self.watcher = CatalogWatcher(lab.catalog, self)
+
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(170)
+        self.nav.setIconSize(QSize(20, 20))
+        self.stack = QStackedWidget()
+        self.quotas = QuotaPlansView(lab)
+        self.inventory = InventoryView(lab)
+        self.areas: dict[str, QWidget] = {"Quotas": self.quotas, "Inventory": self.inventory}
+        for index, name in enumerate(AREAS):
+            item = QListWidgetItem(name)
+            item.setSizeHint(QSize(150, 40))
+            item.setToolTip(f"{name} (Ctrl+{index + 1})")
+            self.nav.addItem(item)
+            self.stack.addWidget(self.areas[name])
+            action = QAction(self)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _=False, i=index: self.nav.setCurrentRow(i))
+            self.addAction(action)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        for view in self.areas.values():
+            self.watcher.changed.connect(view.on_catalog_changed)
+        self.quotas.loaded.connect(self._first_load)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+        self.scanner_status = QLabel("")
+        self.statusBar().addPermanentWidget(self.scanner_status)
+        self.statusBar().showMessage(f"Lab: {lab.paths.root}")
+        self._simulation: tasks.GeneratorTask | None = None
+        self._announced = False
+        self.nav.setCurrentRow(0)
+
+    def _first_load(self) -> None:
+        if not self._announced:
+            self._announced = True
+            self.ready.emit()
+
+    def show_area(self, name: str) -> QWidget:
+        self.nav.setCurrentRow(AREAS.index(name))
+        return self.areas[name]
+
+    # -- simulated scanners ---------------------------------------------------
+
+    def start_simulation(self, rate_per_minute: float) -> None:
+        from core.demo import run_demo_scanners
+
+        self._simulation = tasks.run_task(
+            lambda: run_demo_scanners(self.lab, rate_per_minute), title="Simulated scanners",
+            parent=self, show_progress=False,
+            on_failed=lambda e: show_error(self, "Simulated scanners stopped", e),
+        )
+        self._simulation.progressed.connect(self._simulated)
+        self.scanner_status.setText(f"Simulated scanners: starting ({rate_per_minute:g}/min each)")
+
+    def _simulated(self, step: Progress) -> None:
+        self.scanner_status.setText(f"Simulated scanners: {step.done} files written — {step.message}")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._simulation is not None and self._simulation.running:
+            self._simulation.cancel()
+            self._simulation.wait(5000)
+        self.watcher.stop()
+        tasks.wait_for_calls(5000)
+        super().closeEvent(event)

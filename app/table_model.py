@@ -1,0 +1,87 @@
+"""A read-only table model over a list of dicts, with per-column formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    fmt: Callable[[Any], str] | None = None
+    tooltip: str = ""
+    fill: bool = False  # colour the cell by a 0..1 fill fraction
+
+    def text(self, value: Any) -> str:
+        if self.fmt is not None:
+            return self.fmt(value)
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value)
+
+
+def percent(value: Any) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def fill_colour(fraction: float) -> QColor:
+    """Red (empty) → amber → green (full), light enough to read text on."""
+    f = max(0.0, min(1.0, fraction))
+    if f < 0.5:
+        r, g = 250, int(200 + 110 * f)
+    else:
+        r, g = int(250 - 240 * (f - 0.5)), 250
+    return QColor(r, min(g, 250), 190)
+
+
+class RowsModel(QAbstractTableModel):
+    SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, columns: Sequence[Column], parent=None):
+        super().__init__(parent)
+        self.columns = list(columns)
+        self.rows: list[dict[str, Any]] = []
+
+    def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.columns)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        column = self.columns[index.column()]
+        value = self.rows[index.row()].get(column.key)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(value)
+        if role == self.SORT_ROLE:
+            return value if value is not None else ""
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole and column.fill and value is not None:
+            return QBrush(fill_colour(float(value)))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.tooltip or None
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.columns[section].title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return self.columns[section].tooltip or None
+        return None
