@@ -88,11 +88,12 @@ class GeneratorTask(QObject):
         self._worker.cancelled.connect(self.cancelled)
         self._worker.cancelled.connect(self._thread.quit)
         self._thread.finished.connect(self.ended)
-        self.running = False
-        self._thread.finished.connect(lambda: setattr(self, "running", False))
+
+    @property
+    def running(self) -> bool:
+        return self._thread.isRunning()
 
     def start(self) -> "GeneratorTask":
-        self.running = True
         self._thread.start()
         return self
 
