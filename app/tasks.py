@@ -64,6 +64,9 @@ class _GeneratorWorker(QObject):
             if generator is not None:
                 generator.close()
             self.failed.emit(exc)
+        finally:
+            # Directly, not by a queued signal: the GUI thread may be blocked in wait().
+            self.thread().quit()
 
 
 class GeneratorTask(QObject):
@@ -82,11 +85,9 @@ class GeneratorTask(QObject):
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
         self._worker.progressed.connect(self.progressed)
-        for signal, relay in ((self._worker.finished, self.finished), (self._worker.failed, self.failed)):
-            signal.connect(relay)
-            signal.connect(self._thread.quit)
+        self._worker.finished.connect(self.finished)
+        self._worker.failed.connect(self.failed)
         self._worker.cancelled.connect(self.cancelled)
-        self._worker.cancelled.connect(self._thread.quit)
         self._thread.finished.connect(self.ended)
 
     @property
