@@ -48,15 +48,17 @@ def _tally_statements(row: str, delta: int) -> str:
         SELECT {row}.split, s.model_id, {row}.bag_id, IFNULL({row}.item_id, 0), IFNULL({row}.pose_id, 0), {delta}
         FROM scanners s WHERE s.id = {row}.scanner_id
         ON CONFLICT ({_SETUP_KEY_COLUMNS}) DO UPDATE SET images = images + excluded.images;
-        INSERT INTO cell_tally ({_CELL_KEY_COLUMNS}, images, setups)
+        UPDATE tally_clock SET seq = seq + 1;
+        INSERT INTO cell_tally ({_CELL_KEY_COLUMNS}, images, setups, seq)
         SELECT {row}.split,
                IFNULL((SELECT class_id FROM threat_items WHERE id = {row}.item_id), 0),
                b.luggage_type_id, b.clutter_level, s.model_id, IFNULL({row}.pose_id, 0),
                {delta},
-               {'' if delta > 0 else '-'}(SELECT COUNT(*) FROM setup_tally WHERE {setup_match} AND images = {setup_edge})
+               {'' if delta > 0 else '-'}(SELECT COUNT(*) FROM setup_tally WHERE {setup_match} AND images = {setup_edge}),
+               (SELECT seq FROM tally_clock)
         FROM bags b, scanners s WHERE b.id = {row}.bag_id AND s.id = {row}.scanner_id
         ON CONFLICT ({_CELL_KEY_COLUMNS}) DO UPDATE
-            SET images = images + excluded.images, setups = setups + excluded.setups;
+            SET images = images + excluded.images, setups = setups + excluded.setups, seq = excluded.seq;
         DELETE FROM setup_tally WHERE {setup_match} AND images = 0;
     """
 
@@ -225,7 +227,16 @@ def m0001(db: Database) -> None:
                 pose_key INTEGER NOT NULL,
                 images INTEGER NOT NULL,
                 setups INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
                 PRIMARY KEY ({_CELL_KEY_COLUMNS})) WITHOUT ROWID""",
+            # Every tally change stamps its row with the next clock value, so a
+            # reader refreshes by fetching only rows newer than its last read.
+            "CREATE INDEX cell_tally_seq ON cell_tally(seq)",
+            # reset_seq: the clock value of the last full rebuild, which may drop
+            # rows; a reader that read before it starts over.
+            """CREATE TABLE tally_clock (id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL, reset_seq INTEGER NOT NULL)""",
+            "INSERT INTO tally_clock (id, seq, reset_seq) VALUES (1, 0, 0)",
             f"""CREATE TRIGGER images_tally_insert AFTER INSERT ON images WHEN {_counted('NEW')}
                 BEGIN {_tally_statements('NEW', +1)} END""",
             f"""CREATE TRIGGER images_tally_delete AFTER DELETE ON images WHEN {_counted('OLD')}

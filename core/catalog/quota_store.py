@@ -128,32 +128,43 @@ STATUS_COLUMNS = (
     "test_target", "test_images", "test_setups", "train_target", "train_images", "train_setups", "overridden",
 )
 
-# One row per cell: its targets (in setups) and what has been captured. Reads
-# only the plan's cells and the trigger-kept tallies, never ``images`` itself,
-# so its cost does not grow with the number of images.
-_STATUS_SQL = """
+# The fixed part of a plan's cells: names and targets (a published plan never
+# changes, so callers may cache this), and each cell's tally key.
+_CELLS_SQL = """
 SELECT c.id, c.class_id, IFNULL(tc.name, '(clean)'), lt.name, c.clutter_level, sm.name, IFNULL(p.name, '—'),
-       c.test_target, IFNULL(te.images, 0), IFNULL(te.setups, 0),
-       c.train_target, IFNULL(tr.images, 0), IFNULL(tr.setups, 0), c.overridden
+       c.test_target, c.train_target, c.overridden,
+       c.class_key, c.luggage_type_id, c.clutter_level, c.scanner_model_id, c.pose_key
 FROM quota_cells c
 JOIN luggage_types lt ON lt.id = c.luggage_type_id
 JOIN scanner_models sm ON sm.id = c.scanner_model_id
 LEFT JOIN threat_classes tc ON tc.id = c.class_id
 LEFT JOIN poses p ON p.id = c.pose_id
-LEFT JOIN cell_tally te ON te.split = 'test' AND te.class_key = c.class_key
-     AND te.luggage_type_id = c.luggage_type_id AND te.clutter_level = c.clutter_level
-     AND te.scanner_model_id = c.scanner_model_id AND te.pose_key = c.pose_key
-LEFT JOIN cell_tally tr ON tr.split = 'train' AND tr.class_key = c.class_key
-     AND tr.luggage_type_id = c.luggage_type_id AND tr.clutter_level = c.clutter_level
-     AND tr.scanner_model_id = c.scanner_model_id AND tr.pose_key = c.pose_key
 WHERE c.plan_id = ?
+ORDER BY c.id
 """
 
 
-def status_rows(catalog: Catalog, plan_id: int, class_id: int | None = None) -> list[tuple]:
-    sql = _STATUS_SQL
-    params: list[Any] = [plan_id]
-    if class_id is not None:
-        sql += " AND c.class_key = ?"
-        params.append(class_id)
-    return catalog.reader().execute(sql + " ORDER BY c.id", params).fetchall()
+def plan_cells(catalog: Catalog, plan_id: int) -> list[tuple]:
+    return catalog.reader().execute(_CELLS_SQL, (plan_id,)).fetchall()
+
+
+def tallies_since(catalog: Catalog, seq: int) -> list[tuple]:
+    """Tally rows changed after clock value ``seq`` (0: all), as
+    (seq, split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key, images, setups)."""
+    return catalog.reader().execute(
+        "SELECT seq, split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key, images, setups "
+        "FROM cell_tally WHERE seq > ?", (seq,)
+    ).fetchall()
+
+
+def tally_clock(catalog: Catalog) -> tuple[int, int]:
+    """(current clock, clock of the last full rebuild)."""
+    return tuple(catalog.reader().execute("SELECT seq, reset_seq FROM tally_clock").fetchone())
+
+
+def inventory_signature(catalog: Catalog) -> tuple:
+    """Changes whenever a name that status rows show may have changed."""
+    return tuple(catalog.reader().execute(
+        "SELECT COUNT(*), MAX(id) FROM audit_log WHERE entity IN "
+        "('threat_classes', 'luggage_types', 'scanner_models', 'poses', 'quota_plan')"
+    ).fetchone())

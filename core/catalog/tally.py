@@ -24,11 +24,13 @@ def rebuild_tallies(txn: WriteTransaction) -> None:
             WHERE {_COUNTED}
             GROUP BY 1, 2, 3, 4, 5"""
     )
+    txn.execute("UPDATE tally_clock SET seq = seq + 1, reset_seq = seq + 1")
+    # Readers holding a cache see the rebuild as a reset (every row is newer).
     txn.execute(
         """INSERT INTO cell_tally
-               (split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key, images, setups)
+               (split, class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key, images, setups, seq)
            SELECT st.split, IFNULL(ti.class_id, 0), b.luggage_type_id, b.clutter_level,
-                  st.scanner_model_id, st.pose_key, SUM(st.images), COUNT(*)
+                  st.scanner_model_id, st.pose_key, SUM(st.images), COUNT(*), (SELECT seq FROM tally_clock)
            FROM setup_tally st
            JOIN bags b ON b.id = st.bag_id
            LEFT JOIN threat_items ti ON ti.id = st.item_key

@@ -1,18 +1,24 @@
 """Quota status: for every cell of a plan, target vs captured, fill and deficit.
 
-This is the query every dashboard and the planner hit, so it reads the plan's
-cells and the trigger-kept tallies only (see ``core.catalog.migrations``):
-its cost grows with the number of cells, not with the number of images.
+This is the query every dashboard and the planner hit, so it reads the
+trigger-kept tallies only (see ``core.catalog.migrations``), never ``images``:
+its cost grows with the number of cells, not with the number of images. The
+fixed part of a published plan's cells (names, targets) is read once and
+cached per catalog; a change to inventory names or plans (seen through the
+audit log) drops the cache.
 Targets and deficits are in setups (item x bag x pose), the unit the sizing
 counts; image counts are reported beside them.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
 from core.catalog import Catalog
 from core.catalog import quota_store as store
+from core.errors import UnknownNameError
 
 COLUMNS = store.STATUS_COLUMNS + ("test_fill", "test_deficit", "train_fill", "train_deficit")
 
@@ -67,16 +73,94 @@ class QuotaStatus:
         return sorted(out.values(), key=lambda e: e["class_name"])
 
 
-def _fill(done: int, target: int) -> float:
-    return min(done, target) / target if target else 1.0
+@dataclass
+class _CachedCells:
+    signature: tuple
+    images_per_setup: int
+    cells: list[tuple]
+
+
+@dataclass
+class _Tallies:
+    seq: int = 0
+    clock: int = 0
+    by_split: dict[str, dict[tuple, tuple[int, int]]] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.by_split = {"test": {}, "train": {}}
+
+
+# Per catalog: the fixed part of published plans' cells, and the tallies as of
+# their last read; a refresh fetches only the tally rows changed since.
+_cache: "weakref.WeakKeyDictionary[Catalog, dict[int, _CachedCells]]" = weakref.WeakKeyDictionary()
+_tallies: "weakref.WeakKeyDictionary[Catalog, _Tallies]" = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def _refreshed_tallies(catalog: Catalog) -> _Tallies:
+    """Bring the cached tallies up to date. Call with ``_cache_lock`` held."""
+    state = _tallies.get(catalog)
+    if state is None:
+        state = _tallies[catalog] = _Tallies()
+    conn = catalog.reader()
+    # One read transaction, so the clock and the rows agree.
+    conn.execute("BEGIN")
+    try:
+        clock, reset = store.tally_clock(catalog)
+        if clock < state.clock or reset > state.seq:
+            # rebuilt since the last read (rows may be gone), or another file
+            state = _tallies[catalog] = _Tallies()
+        for seq, split, *key, images, setups in store.tallies_since(catalog, state.seq):
+            state.by_split[split][tuple(key)] = (images, setups)
+            if seq > state.seq:
+                state.seq = seq
+        state.clock = clock
+    finally:
+        conn.execute("COMMIT")
+    return state
+
+
+def _cells(catalog: Catalog, plan_id: int) -> tuple[int, list[tuple]]:
+    signature = store.inventory_signature(catalog)
+    with _cache_lock:
+        cached = _cache.setdefault(catalog, {}).get(plan_id)
+    if cached is not None and cached.signature == signature:
+        return cached.images_per_setup, cached.cells
+    plan = store.plan_by_id(catalog, plan_id)
+    if plan is None:
+        raise UnknownNameError(f"no quota plan with id {plan_id}")
+    cells = store.plan_cells(catalog, plan_id)
+    if plan["status"] == "published":
+        with _cache_lock:
+            _cache[catalog][plan_id] = _CachedCells(signature, plan["images_per_setup"], cells)
+    return plan["images_per_setup"], cells
 
 
 def quota_status(catalog: Catalog, plan_id: int, class_id: int | None = None) -> QuotaStatus:
     """Status of every cell of plan ``plan_id`` (optionally one class). Any thread; read-only."""
-    plan = store.plan_by_id(catalog, plan_id)
-    ips = plan["images_per_setup"] if plan else 1
-    rows = [
-        (*r, _fill(r[9], r[7]), max(0, r[7] - r[9]), _fill(r[12], r[10]), max(0, r[10] - r[12]))
-        for r in store.status_rows(catalog, plan_id, class_id)
-    ]
+    ips, cells = _cells(catalog, plan_id)
+    with _cache_lock:
+        tallies = _refreshed_tallies(catalog)
+        rows = _merge(cells, tallies.by_split["test"], tallies.by_split["train"], class_id)
     return QuotaStatus(plan_id, ips, rows)
+
+
+def _merge(cells: list[tuple], test: dict, train: dict, class_id: int | None) -> list[tuple]:
+    none = (0, 0)
+    rows = []
+    for c in cells:
+        if class_id is not None and c[1] != class_id:
+            continue
+        key = c[10:15]
+        te_images, te_setups = test.get(key, none)
+        tr_images, tr_setups = train.get(key, none)
+        test_target, train_target = c[7], c[8]
+        rows.append((
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+            test_target, te_images, te_setups, train_target, tr_images, tr_setups, c[9],
+            min(te_setups, test_target) / test_target if test_target else 1.0,
+            max(0, test_target - te_setups),
+            min(tr_setups, train_target) / train_target if train_target else 1.0,
+            max(0, train_target - tr_setups),
+        ))
+    return rows

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Full-size benchmarks with their targets. Run from the repository root after
+# the test command has set up .venv:   bash tests/bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=.venv/bin/python
+export PYTHONPATH=.
+export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
+"$PY" -m tests.bench.bench_quota_status "$@"
+"$PY" -m tests.bench.bench_startup
