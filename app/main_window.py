@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QHBoxLayout,
     QMainWindow,
-    QSplitter,
     QStackedWidget,
     QWidget,
 )
@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
         self.watcher = CatalogWatcher(lab.catalog, self)
 
         self.nav = QListWidget()
-        self.nav.setMaximumWidth(170)
+        self.nav.setFixedWidth(150)
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.quotas = QuotaPlansView(lab)
@@ -58,11 +58,12 @@ class MainWindow(QMainWindow):
             self.watcher.changed.connect(view.on_catalog_changed)
         self.quotas.loaded.connect(self._first_load)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.nav)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.scanner_status = QLabel("")
         self.statusBar().addPermanentWidget(self.scanner_status)
         self.statusBar().showMessage(f"Lab: {lab.paths.root}")

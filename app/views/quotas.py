@@ -85,7 +85,9 @@ def load_snapshot(lab: Lab, plan_id: int) -> QuotaSnapshot:
         fill = fills.get(row["class_name"], {})
         classes.append({
             **row,
-            "kpi": f"{row['detection_rate']:.2f} ±{row['half_width']:.2f} @ {row['confidence']:.0%}",
+            "kpi": (f"≥{row['detection_rate']:.2f}, ≤{row['misses_allowed']} miss @ {row['confidence']:.0%}"
+                    if row["sizing"] == "demonstration"
+                    else f"{row['detection_rate']:.2f} ±{row['half_width']:.2f} @ {row['confidence']:.0%}"),
             "ratio": f"{row['ratio_step']}:1",
             "test_target": fill.get("test_target", 0), "test_done": fill.get("test_done", 0),
             "test_fill": fill.get("test_fill"), "train_target": fill.get("train_target", 0),
