@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
 
         self.nav = QListWidget()
         self.nav.setFixedWidth(150)
+        self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.quotas = QuotaPlansView(lab)
@@ -45,7 +46,7 @@ class MainWindow(QMainWindow):
         self.areas: dict[str, QWidget] = {"Quotas": self.quotas, "Inventory": self.inventory}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
-            item.setSizeHint(QSize(150, 40))
+            item.setSizeHint(QSize(140, 40))
             item.setToolTip(f"{name} (Ctrl+{index + 1})")
             self.nav.addItem(item)
             self.stack.addWidget(self.areas[name])

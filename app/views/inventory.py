@@ -46,7 +46,10 @@ class InventoryView(QWidget):
         self.tabs = QTabWidget()
         self.models: dict[str, RowsModel] = {}
         for section in SECTIONS:
-            columns = [Column(f.name, f.name.replace("_", " ").capitalize()) for f in section.fields]
+            columns = [
+                Column(f.name, f.name.replace("_", " ").capitalize(), (lambda v: "yes" if v else "no") if f.kind is bool else None)
+                for f in section.fields
+            ]
             model = RowsModel(columns, self)
             table, _ = _table(model)
             self.models[section.name] = model
