@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,24 @@ class RowsModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 return self.columns[section].tooltip or None
         return None
+
+
+def make_table(model: RowsModel) -> tuple[QTableView, QSortFilterProxyModel]:
+    """A sortable, filterable, row-selecting table over ``model``."""
+    proxy = QSortFilterProxyModel(model)  # owned by the model, so it lives as long
+    proxy.setSourceModel(model)
+    proxy.setSortRole(RowsModel.SORT_ROLE)
+    proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    proxy.setFilterKeyColumn(-1)
+    view = QTableView()
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().setVisible(False)
+    view.verticalHeader().setDefaultSectionSize(24)
+    view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.horizontalHeader().setStretchLastSection(True)
+    return view, proxy

@@ -18,9 +18,8 @@ from PySide6.QtWidgets import (
 
 from app import tasks
 from app.dialogs import show_error
-from app.table_model import Column, RowsModel
-from app.views.quotas import _table
-from core.catalog import Change
+from app.views.area import AreaView
+from app.table_model import Column, RowsModel, make_table
 from core.inventory import SECTIONS, import_inventory
 from core.inventory.apply import ImportReport, export_inventory, inventory_entries
 from core.lab import Lab
@@ -35,14 +34,14 @@ def import_steps(lab: Lab, path: str) -> Iterator[Progress]:
     return import_inventory(lab.catalog, path)
 
 
-class InventoryView(QWidget):
+class InventoryView(AreaView):
     imported = Signal(object)  # ImportReport
     loaded = Signal()
+    relevant_tables = RELEVANT
 
     def __init__(self, lab: Lab, parent: QWidget | None = None):
         super().__init__(parent)
         self._lab = lab
-        self._stale = True
         self.tabs = QTabWidget()
         self.models: dict[str, RowsModel] = {}
         for section in SECTIONS:
@@ -51,7 +50,7 @@ class InventoryView(QWidget):
                 for f in section.fields
             ]
             model = RowsModel(columns, self)
-            table, _ = _table(model)
+            table, _ = make_table(model)
             self.models[section.name] = model
             self.tabs.addTab(table, section.name.replace("_", " ").capitalize())
         self.import_button = QPushButton("Import YAML…")
@@ -67,17 +66,6 @@ class InventoryView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.tabs, 1)
         self._task: tasks.GeneratorTask | None = None
-
-    def on_catalog_changed(self, change: Change) -> None:
-        if change.touches(*RELEVANT):
-            self._stale = True
-            if self.isVisible():
-                self.refresh()
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
 
     def refresh(self) -> None:
         self._stale = False

@@ -5,26 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from app import tasks
 from app.dialogs import show_error
-from app.table_model import Column, RowsModel, percent
-from core.catalog import Change
+from app.views.area import AreaView
+from app.table_model import Column, RowsModel, make_table, percent
 from core.lab import Lab
 from core.quota.plans import list_plans, plan_classes
 from core.quota.status import quota_status
@@ -104,36 +101,16 @@ def load_snapshot(lab: Lab, plan_id: int) -> QuotaSnapshot:
     return QuotaSnapshot(plan, classes, status.as_dicts(), status.totals())
 
 
-def _table(model: RowsModel) -> tuple[QTableView, QSortFilterProxyModel]:
-    proxy = QSortFilterProxyModel()
-    proxy.setSourceModel(model)
-    proxy.setSortRole(RowsModel.SORT_ROLE)
-    proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-    proxy.setFilterKeyColumn(-1)
-    view = QTableView()
-    view.setModel(proxy)
-    view.setSortingEnabled(True)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setAlternatingRowColors(True)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setDefaultSectionSize(24)
-    view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.horizontalHeader().setStretchLastSection(True)
-    return view, proxy
-
-
-class QuotaPlansView(QWidget):
+class QuotaPlansView(AreaView):
     """Browse quota plans: per-class targets and their basis, and each class's cells."""
 
     loaded = Signal()  # a snapshot was shown
+    relevant_tables = RELEVANT
 
     def __init__(self, lab: Lab, parent: QWidget | None = None):
         super().__init__(parent)
         self._lab = lab
         self._snapshot: QuotaSnapshot | None = None
-        self._stale = True
         self._loading = False
 
         self.plan_combo = QComboBox()
@@ -158,10 +135,10 @@ class QuotaPlansView(QWidget):
         top.addStretch(1)
 
         self.class_model = RowsModel(CLASS_COLUMNS, self)
-        self.class_table, self.class_proxy = _table(self.class_model)
+        self.class_table, self.class_proxy = make_table(self.class_model)
         self.class_table.selectionModel().selectionChanged.connect(lambda *_: self._show_cells())
         self.cell_model = RowsModel(CELL_COLUMNS, self)
-        self.cell_table, self.cell_proxy = _table(self.cell_model)
+        self.cell_table, self.cell_proxy = make_table(self.cell_model)
         self.cell_filter = QLineEdit()
         self.cell_filter.setPlaceholderText("Filter cells (luggage, clutter, model, pose)…")
         self.cell_filter.textChanged.connect(self.cell_proxy.setFilterFixedString)
@@ -187,17 +164,6 @@ class QuotaPlansView(QWidget):
         layout.addWidget(splitter, 1)
 
     # -- data ---------------------------------------------------------------
-
-    def on_catalog_changed(self, change: Change) -> None:
-        if change.touches(*RELEVANT):
-            self._stale = True
-            if self.isVisible():
-                self.refresh()
-
-    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().showEvent(event)
-        if self._stale:
-            self.refresh()
 
     def _fill_plans(self) -> None:
         plans = list_plans(self._lab.catalog)
