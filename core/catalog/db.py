@@ -151,21 +151,36 @@ class Catalog:
     # -- schema -------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations; return their names (empty when up to date)."""
+        """Apply pending migrations; return their names (empty when up to date).
+
+        Each migration runs in its own ``BEGIN IMMEDIATE`` transaction that
+        also re-reads what is pending, so several processes opening a new
+        catalog at once apply each migration exactly once.
+        """
+        applied_now: list[str] = []
         with self._write_lock:
             db = Database(self._writer, execute_plugins=False)
             known = {m.name for m in migrations._migrations}
-            applied = {m.name for m in migrations.applied(db)}
-            unknown = applied - known
-            if unknown:
-                raise CatalogTooNewError(
-                    f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
-                    "update XLab before opening it"
-                )
-            pending = [m.name for m in migrations.pending(db)]
-            if pending:
-                migrations.apply(db)
-            return pending
+            while True:
+                self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    unknown = {m.name for m in migrations.applied(db)} - known
+                    if unknown:
+                        raise CatalogTooNewError(
+                            f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
+                            "update XLab before opening it"
+                        )
+                    pending = [m.name for m in migrations.pending(db)]
+                    if pending:
+                        # Inside our transaction sqlite-utils uses a savepoint.
+                        migrations.apply(db, stop_before=pending[1:])
+                except BaseException:
+                    self._writer.execute("ROLLBACK")
+                    raise
+                self._writer.execute("COMMIT")
+                if not pending:
+                    return applied_now
+                applied_now.append(pending[0])
 
     def applied_migrations(self) -> list[str]:
         return [m.name for m in migrations.applied(Database(self.reader(), execute_plugins=False))]

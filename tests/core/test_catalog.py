@@ -194,3 +194,19 @@ def test_tallies_follow_updates_and_deletes(seeded, edits):
     with catalog.write() as txn:
         rebuild_tallies(txn)
     assert _tally(catalog) == _independent_tally(catalog)
+
+
+def test_processes_opening_a_new_catalog_at_once_migrate_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.sqlite"
+    code = f"from core.catalog import Catalog; c = Catalog.open({str(path)!r}); print(len(c.applied_migrations()))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    head = len(migrations._migrations)
+    assert [int(out) for out, _ in results] == [head] * 4
+    catalog = Catalog.open(path)
+    assert catalog.query_one("SELECT COUNT(*) AS n FROM _sqlite_migrations")["n"] == head
+    catalog.close()
