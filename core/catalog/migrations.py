@@ -264,3 +264,114 @@ def m0001(db: Database) -> None:
             _forbid("audit_log_no_delete", "DELETE", "audit_log", "", "the audit log is append-only"),
         ],
     )
+
+
+@migrations(name="0002_ingest_capture_steps_quarantine_counters")
+def m0002(db: Database) -> None:
+    _run(
+        db,
+        [
+            # Capture sessions and steps: what a scanner is capturing right now,
+            # so arriving images inherit class, item, bag, pose and split.
+            """CREATE TABLE capture_sessions (
+                id INTEGER PRIMARY KEY,
+                scanner_id INTEGER NOT NULL REFERENCES scanners(id),
+                technician TEXT NOT NULL,
+                session_date TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('planned', 'open', 'closed')),
+                created_at TEXT NOT NULL)""",
+            """CREATE TABLE capture_steps (
+                id INTEGER PRIMARY KEY,
+                session_id INTEGER NOT NULL REFERENCES capture_sessions(id),
+                position INTEGER NOT NULL,
+                bag_id INTEGER NOT NULL REFERENCES bags(id),
+                item_id INTEGER REFERENCES threat_items(id),
+                pose_id INTEGER REFERENCES poses(id),
+                split TEXT NOT NULL CHECK (split IN ('test', 'train')),
+                images_wanted INTEGER NOT NULL CHECK (images_wanted >= 1),
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'active', 'done', 'skipped')),
+                UNIQUE (session_id, position))""",
+            "CREATE UNIQUE INDEX capture_steps_one_active ON capture_steps(session_id) WHERE status = 'active'",
+            "ALTER TABLE images ADD COLUMN step_id INTEGER REFERENCES capture_steps(id)",
+            "ALTER TABLE images ADD COLUMN technician TEXT",
+            "ALTER TABLE images ADD COLUMN phash INTEGER",
+            "ALTER TABLE images ADD COLUMN thumb_path TEXT",
+            "ALTER TABLE images ADD COLUMN format TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE images ADD COLUMN source_path TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE images ADD COLUMN metadata_json TEXT",
+            "CREATE INDEX images_step ON images(step_id)",
+            "CREATE INDEX images_ingested ON images(ingested_at)",
+            # Every file ingest looked at, and what became of it.
+            """CREATE TABLE ingest_events (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                scanner_id INTEGER REFERENCES scanners(id),
+                source_path TEXT NOT NULL,
+                sha256 TEXT,
+                outcome TEXT NOT NULL CHECK (outcome IN ('ingested', 'duplicate', 'quarantined', 'rejected')),
+                image_id INTEGER REFERENCES images(id),
+                detail TEXT NOT NULL DEFAULT '')""",
+            "CREATE INDEX ingest_events_at ON ingest_events(at)",
+            # Files that failed a check: kept (never deleted), with the reason.
+            """CREATE TABLE quarantine (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                scanner_id INTEGER REFERENCES scanners(id),
+                source_path TEXT NOT NULL,
+                stored_path TEXT NOT NULL,
+                sha256 TEXT,
+                size INTEGER NOT NULL,
+                reason_code TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'retried', 'discarded')),
+                resolved_at TEXT,
+                resolved_by TEXT)""",
+            "CREATE INDEX quarantine_status ON quarantine(status, at)",
+            # Near-duplicates by perceptual hash; cross_split marks a test/train leak.
+            """CREATE TABLE near_duplicates (
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                other_id INTEGER NOT NULL REFERENCES images(id),
+                distance INTEGER NOT NULL,
+                cross_split INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (image_id, other_id))""",
+            # Boxes: from DICOS threat detection reports, imports, or annotators.
+            """CREATE TABLE annotations (
+                id INTEGER PRIMARY KEY,
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                class_id INTEGER REFERENCES threat_classes(id),
+                label TEXT NOT NULL DEFAULT '',
+                x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('tdr', 'import', 'manual')),
+                qa_state TEXT NOT NULL DEFAULT 'unreviewed' CHECK (qa_state IN ('unreviewed', 'accepted', 'rejected')),
+                created_at TEXT NOT NULL)""",
+            "CREATE INDEX annotations_image ON annotations(image_id)",
+            # DICOS threat detection reports: kept, and their boxes joined to the
+            # image they reference once it is in the catalog.
+            """CREATE TABLE dicos_reports (
+                id INTEGER PRIMARY KEY,
+                sha256 TEXT NOT NULL UNIQUE,
+                store_path TEXT NOT NULL,
+                referenced_uid TEXT NOT NULL,
+                ground_truth INTEGER NOT NULL DEFAULT 0,
+                boxes_json TEXT NOT NULL,
+                image_id INTEGER REFERENCES images(id),
+                received_at TEXT NOT NULL)""",
+            "CREATE INDEX dicos_reports_uid ON dicos_reports(referenced_uid)",
+            "ALTER TABLE images ADD COLUMN sop_instance_uid TEXT",
+            "CREATE INDEX images_sop_uid ON images(sop_instance_uid) WHERE sop_instance_uid IS NOT NULL",
+            # Production counters per day, scanner and technician, kept as images arrive.
+            """CREATE TABLE production_counts (
+                day TEXT NOT NULL,
+                scanner_id INTEGER NOT NULL,
+                technician TEXT NOT NULL,
+                images INTEGER NOT NULL,
+                PRIMARY KEY (day, scanner_id, technician)) WITHOUT ROWID""",
+            """CREATE TRIGGER images_production AFTER INSERT ON images WHEN NEW.scanner_id IS NOT NULL
+                BEGIN
+                    INSERT INTO production_counts (day, scanner_id, technician, images)
+                    VALUES (substr(NEW.captured_at, 1, 10), NEW.scanner_id, IFNULL(NEW.technician, ''), 1)
+                    ON CONFLICT (day, scanner_id, technician) DO UPDATE SET images = images + 1;
+                END""",
+        ],
+    )

@@ -1,0 +1,163 @@
+"""SQL for ingest: image rows with their step, events, quarantine, reports, near-duplicates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.catalog.db import Catalog, WriteTransaction, utc_now
+
+
+def image_id_for_sha(txn_or_catalog: WriteTransaction | Catalog, sha256: str) -> int | None:
+    sql = "SELECT id FROM images WHERE sha256 = ?"
+    if isinstance(txn_or_catalog, WriteTransaction):
+        row = txn_or_catalog.execute(sql, (sha256,)).fetchone()
+    else:
+        row = txn_or_catalog.reader().execute(sql, (sha256,)).fetchone()
+    return None if row is None else row[0]
+
+
+def active_step(txn: WriteTransaction, scanner_id: int) -> dict[str, Any] | None:
+    cursor = txn.execute(
+        """SELECT st.id, st.session_id, st.bag_id, st.item_id, st.pose_id, st.split, st.images_wanted,
+                  s.technician
+           FROM capture_steps st JOIN capture_sessions s ON s.id = st.session_id
+           WHERE s.scanner_id = ? AND s.status = 'open' AND st.status = 'active'
+           ORDER BY s.id DESC LIMIT 1""",
+        (scanner_id,),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row))
+
+
+def complete_step_if_full(txn: WriteTransaction, step: dict[str, Any]) -> bool:
+    """Mark the step done once it has its images, and make the next pending one active."""
+    count = txn.execute("SELECT COUNT(*) FROM images WHERE step_id = ? AND usable = 1", (step["id"],)).fetchone()[0]
+    if count < step["images_wanted"]:
+        return False
+    txn.execute("UPDATE capture_steps SET status = 'done' WHERE id = ?", (step["id"],))
+    nxt = txn.execute(
+        "SELECT id FROM capture_steps WHERE session_id = ? AND status = 'pending' ORDER BY position LIMIT 1",
+        (step["session_id"],),
+    ).fetchone()
+    if nxt is not None:
+        txn.execute("UPDATE capture_steps SET status = 'active' WHERE id = ?", (nxt[0],))
+    txn.touched("capture_steps")
+    return True
+
+
+def insert_image(txn: WriteTransaction, row: dict[str, Any]) -> int:
+    columns = ", ".join(row)
+    cursor = txn.execute(f"INSERT INTO images ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+    txn.touched("images", "cell_tally", "production_counts")
+    return int(cursor.lastrowid)
+
+
+def insert_event(txn: WriteTransaction, scanner_id: int | None, source: str, sha: str | None, outcome: str,
+                 image_id: int | None = None, detail: str = "") -> None:
+    txn.execute(
+        "INSERT INTO ingest_events (at, scanner_id, source_path, sha256, outcome, image_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (utc_now(), scanner_id, source, sha, outcome, image_id, detail),
+    )
+    txn.touched("ingest_events")
+
+
+def insert_quarantine(txn: WriteTransaction, scanner_id: int | None, source: str, stored: str, sha: str | None,
+                      size: int, code: str, reason: str) -> int:
+    cursor = txn.execute(
+        "INSERT INTO quarantine (at, scanner_id, source_path, stored_path, sha256, size, reason_code, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (utc_now(), scanner_id, source, stored, sha, size, code, reason),
+    )
+    txn.touched("quarantine")
+    return int(cursor.lastrowid)
+
+
+def insert_near_duplicates(txn: WriteTransaction, rows: list[tuple[int, int, int, int]]) -> None:
+    txn.executemany(
+        "INSERT OR IGNORE INTO near_duplicates (image_id, other_id, distance, cross_split) VALUES (?, ?, ?, ?)", rows
+    )
+    txn.touched("near_duplicates")
+
+
+def insert_report(txn: WriteTransaction, sha: str, store_path: str, uid: str, ground_truth: bool, boxes: list) -> int | None:
+    cursor = txn.execute(
+        "INSERT OR IGNORE INTO dicos_reports (sha256, store_path, referenced_uid, ground_truth, boxes_json, received_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (sha, store_path, uid, int(ground_truth), json.dumps(boxes), utc_now()),
+    )
+    txn.touched("dicos_reports")
+    return cursor.lastrowid if cursor.rowcount else None
+
+
+def link_reports(txn: WriteTransaction, class_ids: dict[str, int]) -> int:
+    """Turn boxes of reports whose image has arrived into annotations; returns how many."""
+    pending = txn.execute(
+        """SELECT r.id, i.id, r.boxes_json FROM dicos_reports r
+           JOIN images i ON i.sop_instance_uid = r.referenced_uid
+           WHERE r.image_id IS NULL"""
+    ).fetchall()
+    made = 0
+    for report_id, image_id, boxes_json in pending:
+        for box in json.loads(boxes_json):
+            txn.execute(
+                "INSERT INTO annotations (image_id, class_id, label, x0, y0, x1, y1, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'tdr', ?)",
+                (image_id, class_ids.get(box["label"]), box["label"], box["x0"], box["y0"], box["x1"], box["y1"], utc_now()),
+            )
+            made += 1
+        txn.execute("UPDATE dicos_reports SET image_id = ? WHERE id = ?", (image_id, report_id))
+    if pending:
+        txn.touched("annotations", "dicos_reports")
+    return made
+
+
+def phash_table(catalog: Catalog) -> list[tuple[int, int, str | None]]:
+    return catalog.reader().execute("SELECT id, phash, split FROM images WHERE phash IS NOT NULL").fetchall()
+
+
+def scanners(catalog: Catalog) -> list[dict[str, Any]]:
+    return [dict(r) for r in catalog.query(
+        """SELECT s.id, s.name, s.station, s.drop_folder, m.name AS model, m.width, m.height, m.bit_depth
+           FROM scanners s JOIN scanner_models m ON m.id = s.model_id ORDER BY s.name""")]
+
+
+def class_ids(catalog: Catalog) -> dict[str, int]:
+    return {r["name"]: r["id"] for r in catalog.query("SELECT id, name FROM threat_classes")}
+
+
+def quarantined(catalog: Catalog, status: str | None = "held", limit: int = 500) -> list[dict[str, Any]]:
+    where = "WHERE q.status = ?" if status else ""
+    params = (status, limit) if status else (limit,)
+    return [dict(r) for r in catalog.query(
+        f"""SELECT q.*, s.name AS scanner FROM quarantine q LEFT JOIN scanners s ON s.id = q.scanner_id
+            {where} ORDER BY q.id DESC LIMIT ?""", params)]
+
+
+def quarantine_row(txn: WriteTransaction, quarantine_id: int) -> dict[str, Any] | None:
+    cursor = txn.execute("SELECT * FROM quarantine WHERE id = ?", (quarantine_id,))
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row))
+
+
+def resolve_quarantine(txn: WriteTransaction, quarantine_id: int, status: str) -> None:
+    txn.execute("UPDATE quarantine SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ?",
+                (status, utc_now(), txn.actor, quarantine_id))
+    txn.touched("quarantine")
+
+
+def recent_images(catalog: Catalog, since_id: int = 0, limit: int = 60) -> list[dict[str, Any]]:
+    return [dict(r) for r in catalog.query(
+        """SELECT i.id, i.sha256, i.thumb_path, i.original_name, i.captured_at, i.ingested_at, i.split,
+                  i.quality_flags, s.name AS scanner, s.station
+           FROM images i LEFT JOIN scanners s ON s.id = i.scanner_id
+           WHERE i.id > ? ORDER BY i.id DESC LIMIT ?""", (since_id, limit))]
+
+
+def scanner_rates(catalog: Catalog, since_iso: str) -> dict[str, int]:
+    """Images ingested per scanner since a time (every scanner listed, 0 if none)."""
+    counts = {r["scanner_id"]: r["n"] for r in catalog.query(
+        "SELECT scanner_id, COUNT(*) AS n FROM images WHERE ingested_at >= ? GROUP BY scanner_id", (since_iso,))}
+    return {r["name"]: counts.get(r["id"], 0) for r in catalog.query("SELECT id, name FROM scanners ORDER BY name")}

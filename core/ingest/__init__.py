@@ -1,0 +1,1 @@
+"""Ingest: every image file a scanner writes, into the store and the catalog."""

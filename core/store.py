@@ -1,0 +1,106 @@
+"""The content-addressed image store: files named by their SHA-256, never blobs in SQL.
+
+Layout: ``STORE/ab/cd/<sha256><ext>`` for images, ``STORE/thumbs/ab/<sha256>.png``
+for thumbnails. Writes are atomic (temporary name, fsync, rename, fsync of the
+folder). Before a file is written its hash is noted in ``STORE/.journal``; the
+note is removed once the catalog has committed the image. A process killed
+between the two leaves a note, and :meth:`ContentStore.reconcile` removes the
+store files the catalog never learned of; their source is still in the drop
+folder, because ingest removes a source only after the commit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # not supported on this platform/filesystem
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, path)
+    _fsync_dir(path.parent)
+
+
+class ContentStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.journal = self.root / ".journal"
+
+    def image_path(self, sha256: str, ext: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}{ext}"
+
+    def thumb_path(self, sha256: str) -> Path:
+        return self.root / "thumbs" / sha256[:2] / f"{sha256}.png"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def begin(self, sha256: str, ext: str) -> None:
+        """Note that files for ``sha256`` are about to be written (see reconcile)."""
+        self.journal.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.journal / sha256, ext.encode())
+
+    def put(self, sha256: str, ext: str, data: bytes) -> Path:
+        path = self.image_path(sha256, ext)
+        if not (path.exists() and path.stat().st_size == len(data)):
+            write_atomic(path, data)
+        return path
+
+    def put_thumb(self, sha256: str, png: bytes) -> Path:
+        path = self.thumb_path(sha256)
+        write_atomic(path, png)
+        return path
+
+    def done(self, sha256: str) -> None:
+        """The catalog has the image: forget the note."""
+        try:
+            (self.journal / sha256).unlink()
+        except FileNotFoundError:
+            pass
+
+    def reconcile(self, known: Callable[[str], bool]) -> list[str]:
+        """Remove store files of interrupted ingests that the catalog does not know.
+
+        ``known(sha)`` says whether the catalog has that image. Returns the
+        hashes whose files were removed.
+        """
+        removed = []
+        if not self.journal.is_dir():
+            return removed
+        for note in sorted(self.journal.iterdir()):
+            if note.name.startswith("."):
+                note.unlink(missing_ok=True)  # a half-written note
+                continue
+            sha = note.name
+            if not known(sha):
+                ext = note.read_text().strip() or ""
+                self.image_path(sha, ext).unlink(missing_ok=True)
+                self.thumb_path(sha).unlink(missing_ok=True)
+                removed.append(sha)
+            note.unlink(missing_ok=True)
+        return removed
+
+    def orphans(self, known: Callable[[str], bool]) -> list[Path]:
+        """Every image file the catalog does not know (a full scan; for checks and tests)."""
+        out = []
+        for path in self.root.glob("??/??/*"):
+            if path.is_file() and not path.name.startswith(".") and not known(path.name[:64]):
+                out.append(path)
+        return out
