@@ -228,6 +228,68 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest_paths(args: argparse.Namespace) -> int:
+    from core.ingest.engine import import_paths
+
+    with _open_lab(args) as lab:
+        totals = {}
+        for step in import_paths(lab, args.paths, scanner=args.scanner, workers=args.workers):
+            totals = step.totals
+            if not args.quiet:
+                print(f"\r[{step.done}/{step.total}] {step.message}", end="", flush=True, file=sys.stderr)
+        if not args.quiet:
+            print(file=sys.stderr)
+    _emit(args, totals, [{"outcome": k, "files": v} for k, v in sorted(totals.items())])
+    return 0
+
+
+def cmd_ingest_watch(args: argparse.Namespace) -> int:
+    from core.ingest.engine import watch
+
+    with _open_lab(args) as lab:
+        _drive(watch(lab, args.scanner or None, once=args.once, workers=args.workers), args.quiet)
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from core.ingest.actions import list_quarantine
+
+    with _open_lab(args) as lab:
+        rows = list_quarantine(lab, None if args.all else "held")
+    columns = ["id", "at", "scanner", "status", "reason_code", "reason", "source_path", "stored_path"]
+    _emit(args, rows, rows, columns)
+    return 0
+
+
+def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from core.ingest.actions import retry
+
+    with _open_lab(args) as lab:
+        outcome = retry(lab, args.id, accept=args.accept, actor=args.user)
+    print(f"quarantined file #{args.id}: {outcome.outcome} (image {outcome.image_id})")
+    return 0
+
+
+def cmd_quarantine_discard(args: argparse.Namespace) -> int:
+    from core.ingest.actions import discard
+
+    if not args.yes:
+        raise XLabError("discarding needs --yes (the kept copy stays on disk; the audit log records who discarded it)")
+    with _open_lab(args) as lab:
+        discard(lab, args.id, actor=args.user)
+    print(f"quarantined file #{args.id}: discarded")
+    return 0
+
+
+def cmd_ingest_assign(args: argparse.Namespace) -> int:
+    from core.ingest.actions import assign
+
+    with _open_lab(args) as lab:
+        assign(lab, args.image, args.step, actor=args.user)
+    print(f"image #{args.image} assigned to step #{args.step}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     from core.demo import create_demo_lab, run_demo_scanners
 
@@ -304,6 +366,47 @@ def build_parser() -> argparse.ArgumentParser:
         _lab_arg(p)
         _json_arg(p)
         p.set_defaults(func=func)
+
+    ingest = sub.add_parser("ingest", help="take scanner images into the store and catalog")
+    i_sub = ingest.add_subparsers(dest="action", required=True)
+    p = i_sub.add_parser("import", help="one-off import of files or folders (recursive); sources are left in place")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--scanner", help="scanner that wrote them (enables size and bit-depth checks)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    _lab_arg(p)
+    _json_arg(p)
+    p.set_defaults(func=cmd_ingest_paths)
+    p = i_sub.add_parser("watch", help="ingest what the scanners write into their drop folders, until Ctrl-C")
+    p.add_argument("--scanner", action="append", help="only this scanner (repeatable; default: all)")
+    p.add_argument("--once", action="store_true", help="stop when the drop folders are empty")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_ingest_watch)
+    p = i_sub.add_parser("assign", help="give an unassigned image a capture step's class, item, bag, pose, split")
+    p.add_argument("image", type=int)
+    p.add_argument("--step", type=int, required=True)
+    _lab_arg(p)
+    p.set_defaults(func=cmd_ingest_assign)
+
+    quarantine = sub.add_parser("quarantine", help="files ingest refused, with their reasons")
+    qr_sub = quarantine.add_subparsers(dest="action", required=True)
+    p = qr_sub.add_parser("list", help="held files (or --all)")
+    p.add_argument("--all", action="store_true")
+    _lab_arg(p)
+    _json_arg(p)
+    p.set_defaults(func=cmd_quarantine_list)
+    p = qr_sub.add_parser("retry", help="run the checks again on the kept copy")
+    p.add_argument("id", type=int)
+    p.add_argument("--accept", action="store_true", help="take it despite a size or bit-depth mismatch")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_quarantine_retry)
+    p = qr_sub.add_parser("discard", help="mark discarded (the copy stays on disk; audited)")
+    p.add_argument("id", type=int)
+    p.add_argument("--yes", action="store_true")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_quarantine_discard)
 
     p = sub.add_parser("sizing", help="test positives needed for a KPI (Wilson or demonstration)")
     p.add_argument("--rate", type=float, required=True, help="target detection (or false-alarm) rate")

@@ -100,7 +100,7 @@ class ContentStore:
     def orphans(self, known: Callable[[str], bool]) -> list[Path]:
         """Every image file the catalog does not know (a full scan; for checks and tests)."""
         out = []
-        for path in self.root.glob("??/??/*"):
+        for path in [*self.root.glob("??/??/*"), *self.root.glob("thumbs/??/*")]:
             if path.is_file() and not path.name.startswith(".") and not known(path.name[:64]):
                 out.append(path)
         return out

@@ -85,14 +85,13 @@ def analyse(pixels: np.ndarray, bit_depth: int, expected: ScannerExpectation | N
     sample = pixels[::4, ::4]
     lo, hi = int(sample.min()), int(sample.max())
     spread = float(grey_thumb.std())
-    if hi - lo <= full_scale * 0.002 or spread < full_scale * 0.001:
+    # Pseudo-colour renderings show the empty belt as white; only raw grey
+    # scans can be judged saturated.
+    at_max = 0.0 if colour else float(np.count_nonzero(sample >= full_scale)) / sample.size
+    if at_max > 0.3:
+        fatal.append(Problem("saturated", f"saturated: {at_max:.0%} of pixels at the maximum value"))
+    elif hi - lo <= full_scale * 0.002 or spread < full_scale * 0.001:
         fatal.append(Problem("blank", f"blank image (all pixels within {hi - lo} of each other): scanner fired without an object?"))
-    elif not colour:
-        # Pseudo-colour renderings show the empty belt as white; only raw
-        # grey scans can be judged saturated.
-        at_max = float(np.count_nonzero(sample >= full_scale)) / sample.size
-        if at_max > 0.3:
-            fatal.append(Problem("saturated", f"saturated: {at_max:.0%} of pixels at the maximum value"))
 
     if colour:
         flags.append("pseudo_colour")

@@ -19,6 +19,9 @@ import numpy as np
 
 MAX_PIXELS = 120_000_000  # no scanner writes more; a larger header is corrupt or hostile
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+# Bad files are expected here and reported as quarantine reasons; OpenCV's own
+# console messages about them would only be noise.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 DICOS_TDR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.501.3"
 DICOS_DX_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.501.2.1", "1.2.840.10008.5.1.4.1.1.501.2.2")

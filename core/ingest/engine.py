@@ -351,6 +351,7 @@ def watch(
     finally:
         if observer is not None:
             observer.stop()
+            observer.join(timeout=2)
         ingestor.close()
 
 
