@@ -59,10 +59,12 @@ def _emit(args: argparse.Namespace, data: Any, rows: Sequence[dict] | None = Non
 def _drive(progress: Iterator[Progress], quiet: bool = False) -> int:
     """Run a core generator to the end (Ctrl-C stops it at the next yield)."""
     done = 0
+    last = None
     try:
         for step in progress:
             done = step.done
-            if not quiet:
+            if not quiet and (step.done, step.message) != last:
+                last = (step.done, step.message)
                 total = f"/{step.total}" if step.total else ""
                 print(f"[{step.done}{total}] {step.message}", flush=True)
     except KeyboardInterrupt:

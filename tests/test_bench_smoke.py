@@ -15,3 +15,16 @@ def test_quota_status_benchmark_smoke(tmp_path):
 def test_startup_benchmark_smoke():
     result = bench_startup.run(runs=1)
     assert 0 < result["bare_s"] and 0 < result["xlab_s"] < 30
+
+
+def test_ingest_benchmarks_smoke(tmp_path):
+    from tests.bench import bench_ingest
+
+    t = bench_ingest.throughput(tmp_path, size=128, per_format=2, workers=2)
+    assert t["files"] == 4 and t["ratio"] > 0
+    a = bench_ingest.archive(tmp_path, count=120, workers=2)
+    assert a["count"] == 120 and a["per_s"] > 0 and len(a["rss"]) == 3
+    n = bench_ingest.near_duplicates(stored=5_000, queries=10)
+    assert n["ms"] > 0
+    lat = bench_ingest.latency(tmp_path, seconds=2, per_minute=300)
+    assert lat["seen"] == lat["files"] and lat["p95_s"] < 30

@@ -293,7 +293,8 @@ def watch(
 
     Runs until closed (``once``: until the folders are empty). Watchdog events
     wake it at once; a poll every ``poll_s`` catches what events miss (network
-    shares). Each yield reports one committed batch.
+    shares). Each yield reports one committed batch, or, when idle, the queue
+    once per ``poll_s``, so a caller can stop it at any time.
     """
     all_scanners = lab_scanners(lab)
     names = list(scanner_names) if scanner_names else list(all_scanners)
@@ -310,6 +311,7 @@ def watch(
     limit = max(2, 3 * max(1, ingestor.workers))
     totals: dict[str, int] = {}
     done = 0
+    last_yield = time.monotonic()
     try:
         while True:
             now = time.monotonic()
@@ -330,6 +332,9 @@ def watch(
                 wake.wait(min(poll_s, settle_s) if any(queue.values()) else poll_s)
                 wake.clear()
             if not finished:
+                if time.monotonic() - last_yield >= poll_s:
+                    last_yield = time.monotonic()
+                    yield IngestProgress(done, None, "waiting for files", (), queue, dict(totals))
                 continue
             batch = []
             for future in list(finished)[:batch_size]:
@@ -347,6 +352,7 @@ def watch(
                         pass
             done += len(outcomes)
             summary = ", ".join(f"{n} {k}" for k, n in sorted(totals.items()))
+            last_yield = time.monotonic()
             yield IngestProgress(done, None, f"{done} files: {summary}", tuple(outcomes), queue, dict(totals))
     finally:
         if observer is not None:
