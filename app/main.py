@@ -39,6 +39,7 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     window.show()
     if simulate:
         window.start_simulation(rate)
+        window.start_ingest()
     code = app.exec()
     opened.close()
     return code

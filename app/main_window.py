@@ -17,13 +17,14 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
+from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.quotas import QuotaPlansView
 from core.lab import Lab
 from core.progress import Progress
 
-# Areas to come (Today, Ingest, Production, Datasets, Runs) are added as they work.
-AREAS = ("Quotas", "Inventory")
+# Areas to come (Today, Production, Datasets, Runs) are added as they work.
+AREAS = ("Ingest", "Quotas", "Inventory")
 
 
 class MainWindow(QMainWindow):
@@ -41,9 +42,10 @@ class MainWindow(QMainWindow):
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
+        self.ingest = IngestMonitorPanel(lab)
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)
-        self.areas: dict[str, QWidget] = {"Quotas": self.quotas, "Inventory": self.inventory}
+        self.areas: dict[str, QWidget] = {"Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -57,7 +59,9 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         for view in self.areas.values():
             self.watcher.changed.connect(view.on_catalog_changed)
-        self.quotas.loaded.connect(self._first_load)
+        for view in self.areas.values():
+            view.loaded.connect(self._first_load)
+        self.ingest.run_here_toggled.connect(self._toggle_ingest)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -69,6 +73,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.scanner_status)
         self.statusBar().showMessage(f"Lab: {lab.paths.root}")
         self._simulation: tasks.GeneratorTask | None = None
+        self._ingest: tasks.GeneratorTask | None = None
         self._announced = False
         self.nav.setCurrentRow(0)
 
@@ -97,10 +102,37 @@ class MainWindow(QMainWindow):
     def _simulated(self, step: Progress) -> None:
         self.scanner_status.setText(f"Simulated scanners: {step.done} files written — {step.message}")
 
+    # -- ingest in this process ---------------------------------------------------
+
+    def start_ingest(self) -> None:
+        if self.ingest.run_here.isChecked():
+            return
+        self.ingest.run_here.setChecked(True)  # starts it through _toggle_ingest
+
+    def _toggle_ingest(self, on: bool) -> None:
+        from core.ingest.engine import watch
+
+        if on and (self._ingest is None or not self._ingest.running):
+            self._ingest = tasks.run_task(
+                lambda: watch(self.lab), title="Ingest", parent=self, show_progress=False,
+                on_failed=self._ingest_failed,
+            )
+            self._ingest.progressed.connect(self.ingest.on_ingest_progress)
+            self.statusBar().showMessage("Ingest running on this workstation", 5000)
+        elif not on and self._ingest is not None:
+            self._ingest.cancel()
+
+    def _ingest_failed(self, exc: BaseException) -> None:
+        self.ingest.run_here.setChecked(False)
+        show_error(self, "Ingest stopped", exc)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._simulation is not None and self._simulation.running:
-            self._simulation.cancel()
-            self._simulation.wait(5000)
+        for task in (self._simulation, self._ingest):
+            if task is not None and task.running:
+                task.cancel()
+        for task in (self._simulation, self._ingest):
+            if task is not None:
+                task.wait(10_000)
         self.watcher.stop()
         tasks.wait_for_calls(5000)
         super().closeEvent(event)

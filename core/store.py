@@ -27,15 +27,49 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write then rename, so readers never see a partial file.
+
+    ``durable``: fsync the file and its folder, so it survives a power cut
+    (needed before the catalog may point at it; not for derived files).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temp, "wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(temp, path)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def link_atomic(source: Path, path: Path, expected: tuple[int, int]) -> bool:
+    """Hard-link ``source`` into the store (no copy) if it still is the file that was hashed.
+
+    ``expected``: (size, mtime_ns) when it was read. Returns False (and links
+    nothing) across filesystems or if the file changed; the caller then writes
+    the bytes it read.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.lnk")
+    try:
+        os.link(source, temp)
+    except OSError:
+        return False
+    st = os.stat(temp)
+    if (st.st_size, st.st_mtime_ns) != expected:
+        os.unlink(temp)
+        return False
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the scanner's own writes may still be in the page cache
+    finally:
+        os.close(fd)
     os.replace(temp, path)
     _fsync_dir(path.parent)
+    return True
 
 
 class ContentStore:
@@ -53,19 +87,30 @@ class ContentStore:
         return path.relative_to(self.root).as_posix()
 
     def begin(self, sha256: str, ext: str) -> None:
-        """Note that files for ``sha256`` are about to be written (see reconcile)."""
-        self.journal.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.journal / sha256, ext.encode())
+        """Note that files for ``sha256`` are about to be written (see reconcile).
 
-    def put(self, sha256: str, ext: str, data: bytes) -> Path:
+        Not fsynced: a process kill keeps it (the page cache survives); after a
+        power cut a missing note can only leave an unknown store file behind,
+        never lose an image.
+        """
+        self.journal.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.journal / sha256, ext.encode(), durable=False)
+
+    def put(self, sha256: str, ext: str, data: bytes, source: Path | None = None,
+            source_signature: tuple[int, int] | None = None) -> Path:
+        """Store the bytes (durably). With ``source``, hard-link it instead of copying when possible."""
         path = self.image_path(sha256, ext)
-        if not (path.exists() and path.stat().st_size == len(data)):
-            write_atomic(path, data)
+        if path.exists() and path.stat().st_size == len(data):
+            return path
+        if source is not None and source_signature is not None and link_atomic(source, path, source_signature):
+            return path
+        write_atomic(path, data)
         return path
 
     def put_thumb(self, sha256: str, png: bytes) -> Path:
+        """Thumbnails are derived from the stored image, so they need no fsync."""
         path = self.thumb_path(sha256)
-        write_atomic(path, png)
+        write_atomic(path, png, durable=False)
         return path
 
     def done(self, sha256: str) -> None:

@@ -116,7 +116,8 @@ class Ingestor:
         return self._index
 
     def submit(self, source: str, scanner: ScannerInfo | None) -> Future:
-        args = (source, scanner.expectation if scanner else None, str(self.store.root), str(self.quarantine_root))
+        args = (source, scanner.expectation if scanner else None, str(self.store.root), str(self.quarantine_root),
+                self.remove_sources)
         if self.workers == 0:
             future: Future = Future()
             future.set_result(prepare(*args))

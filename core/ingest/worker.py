@@ -57,7 +57,10 @@ def _quarantine_copy(quarantine_root: Path, source: Path, sha: str, data: bytes)
     return target
 
 
-def prepare(source: str, expected: ScannerExpectation | None, store_root: str, quarantine_root: str) -> Prepared:
+def prepare(source: str, expected: ScannerExpectation | None, store_root: str, quarantine_root: str,
+            link: bool = False) -> Prepared:
+    """``link``: the source is a drop-folder file ingest will remove after the
+    commit, so the store may hard-link it instead of copying its bytes."""
     path = Path(source)
     try:
         info = os.lstat(path)
@@ -79,6 +82,8 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
                         reason=f"cannot read the file: {exc.strerror or exc}")
     sha = hashlib.sha256(data).hexdigest()
     common = dict(size=len(data), mtime=info.st_mtime, sha256=sha)
+    signature = (info.st_size, info.st_mtime_ns) if link else None
+    link_from = path if link else None
     store = ContentStore(Path(store_root))
     try:
         decoded = decode(data)
@@ -88,7 +93,7 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
     ext = EXTENSIONS[decoded.format]
     if decoded.is_report:
         store.begin(sha, ext)
-        stored = store.put(sha, ext, data)
+        stored = store.put(sha, ext, data, link_from, signature)
         return Prepared(source, "report", **common, format=decoded.format, store_path=store.relative(stored),
                         metadata=decoded.metadata, boxes=tuple(decoded.boxes))
     analysis = analyse(decoded.pixels, decoded.bit_depth, expected)
@@ -99,7 +104,7 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
                         reason="; ".join(p.message for p in analysis.fatal), quarantine_path=str(kept),
                         width=analysis.width, height=analysis.height)
     store.begin(sha, ext)
-    stored = store.put(sha, ext, data)
+    stored = store.put(sha, ext, data, link_from, signature)
     thumb = store.put_thumb(sha, analysis.thumbnail_png)
     return Prepared(
         source, "image", **common, format=decoded.format, store_path=store.relative(stored),

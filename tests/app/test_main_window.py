@@ -23,11 +23,17 @@ def window(qtbot, demo_lab):
 
 
 def test_only_working_areas_are_offered(window):
-    assert [window.nav.item(i).text() for i in range(window.nav.count())] == list(AREAS) == ["Quotas", "Inventory"]
+    assert [window.nav.item(i).text() for i in range(window.nav.count())] == list(AREAS) == ["Ingest", "Quotas", "Inventory"]
 
 
-def test_quotas_show_per_class_targets_with_their_basis(window):
-    quotas = window.quotas
+def open_quotas(qtbot, window):
+    with qtbot.waitSignal(window.quotas.loaded, timeout=10_000):
+        window.show_area("Quotas")
+    return window.quotas
+
+
+def test_quotas_show_per_class_targets_with_their_basis(qtbot, window):
+    quotas = open_quotas(qtbot, window)
     rows = {r["class_name"]: r for r in quotas.class_model.rows}
     assert len(rows) == 21  # 20 classes + clean bags
     assert rows["pistol"]["required_setups"] == 315 and rows["pistol"]["test_target"] == 315
@@ -44,7 +50,7 @@ def test_quotas_show_per_class_targets_with_their_basis(window):
 
 
 def test_quotas_refresh_when_images_arrive(qtbot, window, demo_lab):
-    quotas = window.quotas
+    quotas = open_quotas(qtbot, window)
     ids = {t: {r.get("barcode") or r["name"]: r["id"] for r in all_rows(demo_lab.catalog, t)} for t in ("threat_items", "bags", "poses", "scanners")}
     rows = [(f"img{i}", "p", "", ids["scanners"]["SCN-A"], "t", "t", "test", ids["threat_items"]["TI-0019"],
              ids["bags"][f"BG-000{i}"], ids["poses"]["flat"], 1, 1, 16, 1, "", 1) for i in range(1, 4)]
@@ -56,6 +62,7 @@ def test_quotas_refresh_when_images_arrive(qtbot, window, demo_lab):
 
 
 def test_a_new_plan_version_appears_in_the_plan_list(qtbot, window, demo_lab):
+    open_quotas(qtbot, window)
     with qtbot.waitSignal(window.quotas.loaded, timeout=10_000):
         override_cell(demo_lab.catalog, "demo-test-set", CellKey("pistol", "tray", "low", "SX-100", "flat"), 7)
     labels = [window.quotas.plan_combo.itemText(i) for i in range(window.quotas.plan_combo.count())]

@@ -1,0 +1,238 @@
+"""Ingest monitor: images arriving live, per-scanner rate and queue, quarantine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import tasks
+from app.dialogs import show_error
+from app.table_model import Column, RowsModel, make_table
+from app.views.area import AreaView
+from core.catalog import ingest_store
+from core.ingest.actions import discard, list_quarantine, retry
+from core.ingest.engine import IngestProgress, is_temporary, lab_scanners
+from core.lab import Lab
+
+RELEVANT = ("images", "quarantine", "ingest_events", "scanners", "*")
+THUMBS_SHOWN = 48
+
+SCANNER_COLUMNS = [
+    Column("scanner", "Scanner"),
+    Column("station", "Station"),
+    Column("model", "Model"),
+    Column("per_minute", "Images/min", tooltip="Images ingested in the last minute"),
+    Column("last_hour", "Last hour"),
+    Column("queue", "Waiting", tooltip="Files in the drop folder not yet taken"),
+]
+QUARANTINE_COLUMNS = [
+    Column("id", "#"),
+    Column("at", "When", lambda v: (v or "")[:19].replace("T", " ")),
+    Column("scanner", "Scanner"),
+    Column("reason_code", "Check"),
+    Column("reason", "Reason"),
+    Column("file", "File"),
+]
+
+
+@dataclass(frozen=True)
+class IngestSnapshot:
+    scanners: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+    quarantine: list[dict[str, Any]]
+    totals_today: dict[str, int]
+
+
+def _waiting(folder: Path) -> int:
+    try:
+        return sum(1 for e in os.scandir(folder) if e.is_file(follow_symlinks=False) and not is_temporary(e.name))
+    except FileNotFoundError:
+        return 0
+
+
+def load_snapshot(lab: Lab, since_id: int) -> IngestSnapshot:
+    now = datetime.now(timezone.utc)
+    minute = ingest_store.scanner_rates(lab.catalog, (now - timedelta(minutes=1)).isoformat())
+    hour = ingest_store.scanner_rates(lab.catalog, (now - timedelta(hours=1)).isoformat())
+    scanners = [
+        {"scanner": s.name, "station": s.station, "model": s.expectation.model, "per_minute": minute.get(s.name, 0),
+         "last_hour": hour.get(s.name, 0), "queue": _waiting(s.drop_folder)}
+        for s in lab_scanners(lab).values()
+    ]
+    quarantine = [{**q, "file": Path(q["source_path"]).name} for q in list_quarantine(lab)]
+    today = now.date().isoformat()
+    totals = {r["outcome"]: r["n"] for r in lab.catalog.query(
+        "SELECT outcome, COUNT(*) AS n FROM ingest_events WHERE at >= ? GROUP BY outcome", (today,))}
+    return IngestSnapshot(scanners, ingest_store.recent_images(lab.catalog, since_id, THUMBS_SHOWN), quarantine, totals)
+
+
+class IngestMonitorPanel(AreaView):
+    loaded = Signal()
+    run_here_toggled = Signal(bool)
+    relevant_tables = RELEVANT
+
+    def __init__(self, lab: Lab, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._lab = lab
+        self._last_id = 0
+        self._loading = False
+
+        self.run_here = QCheckBox("Run ingest on this workstation")
+        self.run_here.toggled.connect(self.run_here_toggled)
+        self.status = QLabel("")
+        top = QHBoxLayout()
+        top.addWidget(self.run_here)
+        top.addWidget(self.status, 1)
+
+        self.scanner_model = RowsModel(SCANNER_COLUMNS, self)
+        self.scanner_table, _ = make_table(self.scanner_model)
+        self.scanner_table.setMaximumHeight(170)
+
+        self.thumbs = QListWidget()
+        self.thumbs.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs.setIconSize(QSize(150, 112))
+        self.thumbs.setGridSize(QSize(170, 150))
+        self.thumbs.setResizeMode(QListView.ResizeMode.Adjust)
+        self.thumbs.setMovement(QListView.Movement.Static)
+        self.thumbs.setWordWrap(True)
+        self.thumbs.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+
+        self.quarantine_model = RowsModel(QUARANTINE_COLUMNS, self)
+        self.quarantine_table, self.quarantine_proxy = make_table(self.quarantine_model)
+        self.retry_button = QPushButton("Retry checks")
+        self.accept_button = QPushButton("Accept anyway…")
+        self.accept_button.setToolTip("Take the file although its size or bit depth does not match its scanner model")
+        self.discard_button = QPushButton("Discard…")
+        self.retry_button.clicked.connect(lambda: self._act("retry"))
+        self.accept_button.clicked.connect(lambda: self._act("accept"))
+        self.discard_button.clicked.connect(lambda: self._act("discard"))
+        self.quarantine_title = QLabel("Quarantine")
+        actions = QHBoxLayout()
+        actions.addWidget(self.quarantine_title)
+        actions.addStretch(1)
+        for button in (self.retry_button, self.accept_button, self.discard_button):
+            actions.addWidget(button)
+        quarantine_box = QWidget()
+        q_layout = QVBoxLayout(quarantine_box)
+        q_layout.setContentsMargins(0, 0, 0, 0)
+        q_layout.addLayout(actions)
+        q_layout.addWidget(self.quarantine_table)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.thumbs)
+        splitter.addWidget(quarantine_box)
+        splitter.setSizes([330, 170])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.scanner_table)
+        layout.addWidget(QLabel("Arriving images (newest first)"))
+        layout.addWidget(splitter, 1)
+
+    # -- data -------------------------------------------------------------
+
+    def refresh(self) -> None:
+        if self._loading:
+            self._stale = True
+            return
+        self._loading = True
+        self._stale = False
+        since = self._last_id
+        tasks.call(lambda: load_snapshot(self._lab, since), self._show, self._failed, self)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._loading = False
+        show_error(self, "Could not read ingest status", exc)
+
+    def _show(self, snapshot: IngestSnapshot) -> None:
+        self._loading = False
+        self.scanner_model.set_rows(snapshot.scanners)
+        self.scanner_table.resizeColumnsToContents()
+        for image in reversed(snapshot.recent):
+            self._add_thumbnail(image)
+        while self.thumbs.count() > THUMBS_SHOWN:
+            self.thumbs.takeItem(self.thumbs.count() - 1)
+        self.quarantine_model.set_rows(snapshot.quarantine)
+        self.quarantine_table.resizeColumnToContents(0)
+        self.quarantine_title.setText(f"Quarantine: {len(snapshot.quarantine)} file(s) held")
+        t = snapshot.totals_today
+        self.status.setText(f"Today: {t.get('ingested', 0)} ingested, {t.get('duplicate', 0)} duplicates, "
+                            f"{t.get('quarantined', 0)} quarantined, {t.get('rejected', 0)} unreadable")
+        if self._stale:
+            self.refresh()
+        else:
+            self.loaded.emit()
+
+    def _add_thumbnail(self, image: dict[str, Any]) -> None:
+        if image["id"] <= self._last_id:
+            return
+        self._last_id = image["id"]
+        pixmap = QPixmap(str(self._lab.paths.store / image["thumb_path"])) if image["thumb_path"] else QPixmap()
+        when = (image["captured_at"] or "")[11:19]
+        item = QListWidgetItem(QIcon(pixmap), f"{image['scanner'] or '?'} {when}\n{image['split'] or 'unassigned'}")
+        flags = image["quality_flags"]
+        item.setToolTip(f"{image['original_name']}\nscanner {image['scanner']}, captured {image['captured_at']}"
+                        f"\nsplit: {image['split'] or 'unassigned'}" + (f"\nflags: {flags}" if flags else ""))
+        if "split_leak" in flags:
+            item.setBackground(Qt.GlobalColor.red)
+        elif "near_duplicate" in flags:
+            item.setBackground(Qt.GlobalColor.yellow)
+        self.thumbs.insertItem(0, item)
+
+    def on_ingest_progress(self, step: IngestProgress) -> None:
+        """Queue depths straight from the ingest running in this process."""
+        for row in self.scanner_model.rows:
+            if row["scanner"] in step.queue:
+                row["queue"] = step.queue[row["scanner"]]
+        self.scanner_model.layoutChanged.emit()
+
+    # -- quarantine actions ---------------------------------------------------
+
+    def _selected_quarantine(self) -> dict[str, Any] | None:
+        rows = self.quarantine_table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.quarantine_model.rows[self.quarantine_proxy.mapToSource(rows[0]).row()]
+
+    def _act(self, action: str) -> None:
+        row = self._selected_quarantine()
+        if row is None:
+            self.status.setText("Select a quarantined file first")
+            return
+        if action in ("discard", "accept"):
+            verb = "Discard" if action == "discard" else "Accept"
+            note = ("The kept copy stays on disk; the audit log records that you discarded it."
+                    if action == "discard" else "It will be catalogued despite: " + row["reason"])
+            answer = QMessageBox.question(self, f"{verb} quarantined file", f"{verb} {row['file']}?\n\n{note}")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.perform(action, row["id"])
+
+    def perform(self, action: str, quarantine_id: int) -> None:
+        def work():
+            if action == "discard":
+                discard(self._lab, quarantine_id)
+                return f"#{quarantine_id} discarded"
+            outcome = retry(self._lab, quarantine_id, accept=action == "accept")
+            return f"#{quarantine_id}: {outcome.outcome}"
+
+        tasks.call(work, self.status.setText, lambda e: show_error(self, "Quarantine", e), self)

@@ -1,0 +1,49 @@
+"""The Ingest monitor with ingest running in the window's process, on a real demo lab."""
+
+import cv2
+import numpy as np
+import pytest
+
+from app.main_window import MainWindow
+from core.simulator.scanner import simulate
+
+
+@pytest.fixture
+def window(qtbot, demo_lab):
+    win = MainWindow(demo_lab)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.ready, timeout=10_000):
+        win.resize(1366, 768)
+        win.show()
+    yield win
+    win.close()
+
+
+def test_images_from_the_simulated_scanner_appear_live(qtbot, window, demo_lab):
+    panel = window.ingest
+    assert panel.isVisible()
+    window.start_ingest()
+    list(simulate(demo_lab, "SCN-C", 3, rate_per_minute=0, seed=4))
+    qtbot.waitUntil(lambda: panel.thumbs.count() == 3, timeout=30_000)
+    rows = {r["scanner"]: r for r in panel.scanner_model.rows}
+    assert rows["SCN-C"]["per_minute"] == 3 and rows["SCN-A"]["per_minute"] == 0
+    assert "3 ingested" in panel.status.text()
+    assert not panel.thumbs.item(0).icon().isNull()
+    assert not list((demo_lab.paths.root / "drop" / "SCN-C").glob("*.png"))
+    window.close()
+    assert not window._ingest.running
+
+
+def test_quarantined_files_are_listed_and_can_be_discarded(qtbot, window, demo_lab):
+    panel = window.ingest
+    window.start_ingest()
+    drop = demo_lab.paths.root / "drop" / "SCN-C"
+    drop.mkdir(parents=True, exist_ok=True)
+    ok, blank = cv2.imencode(".png", np.full((480, 640), 2000, np.uint16))
+    (drop / "blank.png").write_bytes(blank.tobytes())
+    qtbot.waitUntil(lambda: panel.quarantine_model.rowCount() == 1, timeout=30_000)
+    row = panel.quarantine_model.rows[0]
+    assert row["reason_code"] == "blank" and row["file"] == "blank.png"
+    panel.perform("discard", row["id"])
+    qtbot.waitUntil(lambda: panel.quarantine_model.rowCount() == 0, timeout=10_000)
+    assert demo_lab.catalog.query_one("SELECT action FROM audit_log WHERE entity = 'quarantine'")["action"] == "discard"
