@@ -423,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scanner", required=True)
     p.add_argument("--count", type=int, default=10, help="files to write (0: until Ctrl-C)")
     p.add_argument("--rate", type=float, default=60.0, help="images per minute (0: as fast as possible)")
-    p.add_argument("--format", choices=("png16", "tiff16", "pseudo_png"), default="png16")
+    p.add_argument("--format", choices=("png16", "tiff16", "pseudo_png", "dicos"), default="png16",
+                   help="dicos: a DICOS DX radiograph, plus a ground-truth TDR when a threat is in the bag")
     p.add_argument("--write-mode", choices=("rename", "slow"), default="rename")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clean-fraction", type=float, default=0.2)

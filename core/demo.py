@@ -35,7 +35,7 @@ def run_demo_scanners(
     Stops after ``count`` files in all (never if None); each yield is one file.
     """
     names = [s["name"] for s in all_rows(lab.catalog, "scanners")]
-    formats = ("png16", "tiff16", "png16", "pseudo_png")
+    formats = ("png16", "tiff16", "dicos", "pseudo_png")
     streams = [
         simulate(lab, name, None, rate_per_minute=0, fmt=formats[i % len(formats)],
                  write_mode="slow" if i == 1 else "rename", seed=seed + i)

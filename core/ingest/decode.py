@@ -120,6 +120,7 @@ def _dicom(data: bytes) -> Decoded:
     }
     fmt = "dicos" if sop_class.startswith("1.2.840.10008.5.1.4.1.1.501") else "dicom"
     if sop_class == DICOS_TDR_SOP_CLASS:
+        metadata["ground_truth"] = str(ds.get("TDRType", "")) == "GROUND_TRUTH"
         return Decoded(fmt, None, 0, metadata, _tdr_boxes(ds), is_report=True)
     if "PixelData" not in ds:
         raise DecodeError("no_pixels", "DICOM object has no pixel data (not an image)")
@@ -147,8 +148,8 @@ def _tdr_boxes(ds: Any) -> list[dict[str, Any]]:
     referenced = ""
     for threat in ds.get("ThreatSequence", []):
         label = ""
-        for ato in threat.get("AssessmentSequence", []):
-            label = str(ato.get("ThreatCategoryDescription", "") or ato.get("AbilityAssessment", ""))
+        for assessment in threat.get("ATDAssessmentSequence", []):
+            label = str(assessment.get("ThreatCategoryDescription", "") or assessment.get("ThreatCategory", ""))
         for pto in threat.get("PTORepresentationSequence", []):
             for ref in pto.get("ReferencedInstanceSequence", []):
                 referenced = str(ref.get("ReferencedSOPInstanceUID", referenced))

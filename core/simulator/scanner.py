@@ -23,10 +23,11 @@ from core.catalog.records import all_rows
 from core.errors import UnknownNameError, XLabError
 from core.lab import Lab
 from core.progress import Progress
+from core.simulator import dicos
 from core.simulator.physics import pseudo_colour
 from core.simulator.scene import ScannerGeometry, render_scan
 
-FORMATS = ("png16", "tiff16", "pseudo_png")
+FORMATS = ("png16", "tiff16", "pseudo_png", "dicos")
 WRITE_MODES = ("rename", "slow")
 
 
@@ -153,7 +154,7 @@ def simulate(
     truth_dir = lab.paths.ground_truth / scanner.name
     truth_dir.mkdir(parents=True, exist_ok=True)
     interval = 60.0 / rate_per_minute if rate_per_minute > 0 else 0.0
-    extension = ".tif" if fmt == "tiff16" else ".png"
+    extension = {"tiff16": ".tif", "dicos": ".dcs"}.get(fmt, ".png")
     next_at = time.monotonic()
     written = 0
     while count is None or written < count:
@@ -161,9 +162,16 @@ def simulate(
         scan_seed = int(rng.integers(2**63 - 1))
         scan = render_scan(scanner.geometry, setup.luggage_type, setup.clutter, setup.class_name,
                            setup.placement, setup.rotation_deg, setup.occlusion, scan_seed)
-        data = _encode(fmt, scan.high, scan.low, scanner.geometry.bit_depth)
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S_%f")[:-3]
         name = f"{scanner.name}_{stamp}_{written:06d}{extension}"
+        report = None
+        if fmt == "dicos":
+            data, uid = dicos.dx_bytes(scan.high, scanner.geometry.bit_depth, scanner.name, scanner.model,
+                                       scanner.geometry.pixel_mm)
+            if scan.box is not None:
+                report = dicos.tdr_bytes(uid, [(setup.class_name, scan.box)], scanner.name, scanner.model)
+        else:
+            data = _encode(fmt, scan.high, scan.low, scanner.geometry.bit_depth)
         delay = next_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -172,5 +180,8 @@ def simulate(
                  "box": scan.box, "format": fmt, **asdict(setup)}
         (truth_dir / f"{name}.json").write_text(json.dumps(truth, indent=1))
         _write(scanner.drop_folder / name, data, write_mode)
+        if report is not None:
+            # A real scanner's ATR writes its report beside the image; here it is ground truth.
+            _write(scanner.drop_folder / name.replace(".dcs", "_tdr.dcs"), report, write_mode)
         written += 1
         yield Progress(written, count, f"{scanner.name}: wrote {name}")

@@ -293,3 +293,33 @@ def test_catalog_reads_are_never_blocked_while_ingest_writes(lab):
     thread.join()
     assert errors == [] and reads[0] > 10
     assert len(images(lab)) == 40
+
+
+def test_dicos_dx_and_its_ground_truth_tdr_become_an_image_with_annotations(tmp_path):
+    from core.demo import create_demo_lab
+    from core.simulator.scanner import simulate
+
+    lab = create_demo_lab(tmp_path / "demo")
+    try:
+        list(simulate(lab, "SCN-C", 4, rate_per_minute=0, fmt="dicos", seed=2, clean_fraction=0))
+        files = sorted(p.name for p in lab.paths.drop_folder("SCN-C").iterdir())
+        assert len([f for f in files if f.endswith("_tdr.dcs")]) == 4
+        run_once(lab)
+        rows = images(lab)
+        assert len(rows) == 4 and {r["format"] for r in rows} == {"dicos"}
+        assert all(r["sop_instance_uid"] for r in rows)
+        annotations = [dict(r) for r in lab.catalog.query(
+            "SELECT a.*, c.name AS class_name FROM annotations a JOIN threat_classes c ON c.id = a.class_id")]
+        assert len(annotations) == 4 and {a["source"] for a in annotations} == {"tdr"}
+        truth = {}
+        for f in (lab.paths.ground_truth / "SCN-C").iterdir():
+            import json
+
+            t = json.loads(f.read_text())
+            truth[t["class_name"]] = t["box"]
+        for a in annotations:
+            assert [a["x0"], a["y0"], a["x1"], a["y1"]] in [[float(v) for v in b] for b in truth.values()]
+            assert a["class_name"] in truth
+        assert lab.catalog.query_one("SELECT COUNT(*) AS n FROM dicos_reports WHERE image_id IS NOT NULL")["n"] == 4
+    finally:
+        lab.close()
