@@ -101,15 +101,15 @@ def analyse(pixels: np.ndarray, bit_depth: int, expected: ScannerExpectation | N
         if not colour:
             if pixels.dtype == np.uint8 and expected.bit_depth > 8:
                 fatal.append(Problem("bit_depth", f"8-bit image from a {expected.bit_depth}-bit scanner ({expected.model}): an export, not the raw scan?"))
-            elif pixels.dtype == np.uint16 and int(pixels.max()) > (1 << expected.bit_depth) - 1:
+            elif pixels.dtype == np.uint16 and hi > (1 << expected.bit_depth) - 1:
                 fatal.append(Problem("bit_depth", f"values exceed the {expected.bit_depth}-bit range of {expected.model}"))
     elif not colour and bit_depth > 16:
         fatal.append(Problem("bit_depth", f"implausible bit depth {bit_depth}"))
 
     if thumb.dtype != np.uint8:
         # Window the 16-bit thumbnail to its own range so it is readable.
-        t_lo, t_hi = np.percentile(thumb, (0.5, 99.5))
-        thumb = np.clip((thumb.astype(np.float32) - t_lo) * (255.0 / max(t_hi - t_lo, 1.0)), 0, 255).astype(np.uint8)
+        t_lo, t_hi = float(thumb.min()), float(thumb.max())
+        thumb = cv2.convertScaleAbs(thumb, alpha=255.0 / max(t_hi - t_lo, 1.0), beta=-t_lo * 255.0 / max(t_hi - t_lo, 1.0))
     if colour:
         thumb = cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR)
     ok, png = cv2.imencode(".png", thumb, [cv2.IMWRITE_PNG_COMPRESSION, 1])

@@ -40,6 +40,8 @@ from core.store import ContentStore
 
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")
 SETTLE_S = 0.25
+# A file not modified for this long when first seen is complete already.
+QUIET_AGE_S = 1.0
 
 
 def is_temporary(name: str) -> bool:
@@ -221,12 +223,26 @@ class Ingestor:
 
 
 class _Readiness:
-    """A file is ready once its size and modification time have held still."""
+    """A file is ready once its size and modification time have held still
+    for ``settle_s``, or at once if it was renamed into the folder (how
+    scanners finish a write) or has not been modified for ``QUIET_AGE_S``."""
 
     def __init__(self, settle_s: float):
         self.settle_s = settle_s
         self._seen: dict[str, tuple[int, int, float]] = {}
         self.rejected: dict[str, tuple[int, int]] = {}
+        self.renamed: set[str] = set()  # filled by the watchdog thread
+        self._deferred: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def defer(self, path: str, seconds: float) -> None:
+        """Look at ``path`` again only after ``seconds`` (a file still being written)."""
+        self._deferred[path] = time.monotonic() + seconds
+        self._seen.pop(path, None)
+
+    def note_renamed(self, path: str) -> None:
+        with self._lock:
+            self.renamed.add(path)
 
     def observe(self, folder: Path, now: float) -> tuple[list[str], int]:
         ready, waiting = [], 0
@@ -234,6 +250,9 @@ class _Readiness:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
             return [], 0
+        with self._lock:
+            renamed, self.renamed = self.renamed, set()
+        wall = time.time()
         for entry in entries:
             if is_temporary(entry.name):
                 continue
@@ -248,8 +267,13 @@ class _Readiness:
             if self.rejected.get(key) == signature:
                 continue
             waiting += 1
+            if self._deferred.get(key, 0) > now:
+                continue
             previous = self._seen.get(key)
-            if previous is None or previous[:2] != signature:
+            if previous is None and st.st_size > 0 and (key in renamed or wall - st.st_mtime >= QUIET_AGE_S):
+                self._seen[key] = (*signature, now - self.settle_s)
+                ready.append(key)
+            elif previous is None or previous[:2] != signature:
                 self._seen[key] = (*signature, now)
             elif now - previous[2] >= self.settle_s:
                 ready.append(key)
@@ -259,8 +283,9 @@ class _Readiness:
         self._seen.pop(path, None)
 
 
-def _wake_on_events(folders: list[Path], wake: threading.Event):
-    """Start a watchdog observer that sets ``wake`` on any change; None if unavailable."""
+def _wake_on_events(folders: list[Path], wake: threading.Event, readiness: "_Readiness"):
+    """Start a watchdog observer that sets ``wake`` on any change and tells
+    ``readiness`` which files were renamed into place; None if unavailable."""
     try:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
@@ -269,6 +294,8 @@ def _wake_on_events(folders: list[Path], wake: threading.Event):
 
     class _Handler(FileSystemEventHandler):
         def on_any_event(self, event) -> None:  # noqa: ANN001 - watchdog API
+            if event.event_type == "moved" and not event.is_directory:
+                readiness.note_renamed(os.fsdecode(event.dest_path))
             wake.set()
 
     observer = Observer()
@@ -307,7 +334,7 @@ def watch(
     ingestor.reconcile()
     readiness = _Readiness(settle_s)
     wake = threading.Event()
-    observer = _wake_on_events([s.drop_folder for s in scanners], wake)
+    observer = _wake_on_events([s.drop_folder for s in scanners], wake, readiness)
     in_flight: dict[Future, tuple[str, ScannerInfo]] = {}
     limit = max(2, 3 * max(1, ingestor.workers))
     totals: dict[str, int] = {}
@@ -340,8 +367,14 @@ def watch(
             batch = []
             for future in list(finished)[:batch_size]:
                 path, scanner = in_flight.pop(future)
-                batch.append((future.result(), scanner))
+                prepared = future.result()
                 readiness.forget(path)
+                if prepared.kind == "retry":
+                    readiness.defer(path, 2.0)
+                else:
+                    batch.append((prepared, scanner))
+            if not batch:
+                continue
             outcomes = ingestor.commit(batch)
             for (prepared, _), outcome in zip(batch, outcomes):
                 totals[outcome.outcome] = totals.get(outcome.outcome, 0) + 1
@@ -360,6 +393,15 @@ def watch(
             observer.stop()
             observer.join(timeout=2)
         ingestor.close()
+
+
+def _as_quarantine(ingestor: Ingestor, prepared: Prepared) -> Prepared:
+    from dataclasses import replace
+
+    from core.ingest.worker import _quarantine_copy
+
+    kept = _quarantine_copy(ingestor.quarantine_root, Path(prepared.source), prepared.sha256 or "", Path(prepared.source).read_bytes())
+    return replace(prepared, kind="quarantine", quarantine_path=str(kept))
 
 
 def _walk(paths: Iterable[str | Path]) -> Iterator[str]:
@@ -424,7 +466,10 @@ def import_paths(
                 if not more:
                     break
                 finished |= more
-            outcomes = ingestor.commit([(f.result(), info) for f in finished])
+            ready = [(f.result(), info) for f in finished]
+            # An archive file cut short is quarantined, not waited for: nothing is writing it.
+            ready = [(p if p.kind != "retry" else _as_quarantine(ingestor, p), i) for p, i in ready]
+            outcomes = ingestor.commit(ready)
             for outcome in outcomes:
                 totals[outcome.outcome] = totals.get(outcome.outcome, 0) + 1
             done += len(outcomes)

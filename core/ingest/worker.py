@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,13 +21,17 @@ from core.ingest.analysis import ScannerExpectation, analyse
 from core.ingest.decode import DecodeError, decode
 from core.store import ContentStore, write_atomic
 
+# A truncated file modified within this many seconds is taken to be still
+# being written and retried; older, it is quarantined.
+STILL_WRITING_S = 30.0
+
 EXTENSIONS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg", "dicom": ".dcm", "dicos": ".dcs"}
 
 
 @dataclass(frozen=True)
 class Prepared:
     source: str
-    kind: str  # image, report, quarantine, reject
+    kind: str  # image, report, quarantine, reject, retry (still being written)
     size: int = 0
     mtime: float = 0.0
     sha256: str | None = None
@@ -88,6 +93,9 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
     try:
         decoded = decode(data)
     except DecodeError as exc:
+        if exc.code == "truncated" and time.time() - info.st_mtime < STILL_WRITING_S:
+            # Cut short but written to recently: a scanner still writing. Try again later.
+            return Prepared(source, "retry", **common, reason_code=exc.code, reason=str(exc))
         kept = _quarantine_copy(Path(quarantine_root), path, sha, data)
         return Prepared(source, "quarantine", **common, reason_code=exc.code, reason=str(exc), quarantine_path=str(kept))
     ext = EXTENSIONS[decoded.format]

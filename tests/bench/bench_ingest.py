@@ -69,10 +69,10 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _unique_variants(base: np.ndarray, count: int, ext: str) -> list[bytes]:
-    """Distinct files (different bytes) from one rendered scan."""
+def _unique_variants(base: np.ndarray, count: int, ext: str, first: int = 0) -> list[bytes]:
+    """Distinct files (different bytes) from one rendered scan, numbered from ``first``."""
     out = []
-    for i in range(count):
+    for i in range(first, first + count):
         variant = base.copy()
         variant[0, : 8] = np.frombuffer(i.to_bytes(16, "little"), dtype=np.uint16)
         ok, buf = cv2.imencode(ext, variant)
@@ -120,7 +120,7 @@ def archive(root: Path, count: int, workers: int) -> dict:
     for chunk in range(0, count, 1000):
         sub = folder / f"{chunk // 1000:04d}"
         sub.mkdir(parents=True)
-        for i, data in enumerate(_unique_variants(base, min(1000, count - chunk), ".png")):
+        for i, data in enumerate(_unique_variants(base, min(1000, count - chunk), ".png", chunk)):
             (sub / f"{chunk + i:06d}.png").write_bytes(data)
     marks, rss = {count // 4, count // 2}, {}
     start = time.perf_counter()

@@ -190,8 +190,9 @@ def test_bad_inputs_are_quarantined_with_a_reason_and_never_crash(lab, tmp_path)
     corpus["wrong size.png"] = encode(cv2_decode(scan_png(4))[:32, :48], ".png")
     corpus["eight_bit.png"] = encode((cv2_decode(good) >> 8).astype(np.uint8), ".png")
     corpus["ünïcødé ☢ name.png"] = good  # odd name, valid content: taken
+    old = time.time() - 120  # long finished: a file cut short now is broken, not still being written
     for name, data in corpus.items():
-        drop(lab, "T1", name, data)
+        os.utime(drop(lab, "T1", name, data), (old, old))
     target = tmp_path / "elsewhere.png"
     target.write_bytes(scan_png(8))
     os.symlink(target, lab.paths.drop_folder("T1") / "link.png")
@@ -323,3 +324,25 @@ def test_dicos_dx_and_its_ground_truth_tdr_become_an_image_with_annotations(tmp_
         assert lab.catalog.query_one("SELECT COUNT(*) AS n FROM dicos_reports WHERE image_id IS NOT NULL")["n"] == 4
     finally:
         lab.close()
+
+
+def test_a_writer_that_stalls_is_waited_for_not_quarantined(lab):
+    data = scan_png(12)
+    path = lab.paths.drop_folder("T1") / "stalled.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: len(data) // 2])
+    old = time.time() - 5  # looks quiet: taken at once, found cut short, retried later
+    os.utime(path, (old, old))
+
+    def finish():
+        time.sleep(1.0)
+        with open(path, "ab") as f:
+            f.write(data[len(data) // 2:])
+
+    writer = threading.Thread(target=finish)
+    writer.start()
+    progress = list(watch(lab, once=True, workers=0, settle_s=0.1, poll_s=0.05))
+    writer.join()
+    assert progress[-1].totals == {"ingested": 1}
+    assert list_quarantine(lab) == []
+    assert images(lab)[0]["sha256"] == hashlib.sha256(data).hexdigest()
