@@ -136,16 +136,18 @@ def quarantined(catalog: Catalog, status: str | None = "held", limit: int = 500)
             {where} ORDER BY q.id DESC LIMIT ?""", params)]
 
 
-def quarantine_row(txn: WriteTransaction, quarantine_id: int) -> dict[str, Any] | None:
-    cursor = txn.execute("SELECT * FROM quarantine WHERE id = ?", (quarantine_id,))
-    row = cursor.fetchone()
-    return None if row is None else dict(zip([d[0] for d in cursor.description], row))
+def quarantine_row(catalog: Catalog, quarantine_id: int) -> dict[str, Any] | None:
+    row = catalog.query_one("SELECT * FROM quarantine WHERE id = ?", (quarantine_id,))
+    return None if row is None else dict(row)
 
 
-def resolve_quarantine(txn: WriteTransaction, quarantine_id: int, status: str) -> None:
-    txn.execute("UPDATE quarantine SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ?",
-                (status, utc_now(), txn.actor, quarantine_id))
+def resolve_quarantine(txn: WriteTransaction, quarantine_id: int, status: str) -> bool:
+    """Move a held file to ``status``; False if someone else resolved it first."""
+    cursor = txn.execute(
+        "UPDATE quarantine SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'held'",
+        (status, utc_now(), txn.actor, quarantine_id))
     txn.touched("quarantine")
+    return cursor.rowcount == 1
 
 
 def recent_images(catalog: Catalog, since_id: int = 0, limit: int = 60) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ def list_quarantine(lab: Lab, status: str | None = "held") -> list[dict[str, Any
 
 
 def _held(lab: Lab, quarantine_id: int) -> dict[str, Any]:
-    row = next((r for r in sql.quarantined(lab.catalog, None, 1_000_000) if r["id"] == quarantine_id), None)
+    row = sql.quarantine_row(lab.catalog, quarantine_id)
     if row is None:
         raise QuarantineError(f"no quarantined file #{quarantine_id}")
     if row["status"] != "held":
@@ -58,7 +58,8 @@ def discard(lab: Lab, quarantine_id: int, *, actor: str | None = None) -> None:
     """Mark a quarantined file discarded. Its kept copy stays on disk: nothing is deleted."""
     row = _held(lab, quarantine_id)
     with lab.catalog.write(actor) as txn:
-        sql.resolve_quarantine(txn, quarantine_id, "discarded")
+        if not sql.resolve_quarantine(txn, quarantine_id, "discarded"):
+            raise QuarantineError(f"quarantined file #{quarantine_id} was resolved by someone else meanwhile")
         txn.audit("discard", "quarantine", quarantine_id, {"status": "held", "reason": row["reason"]},
                   {"status": "discarded", "kept_at": row["stored_path"]})
 
