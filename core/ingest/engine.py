@@ -33,7 +33,7 @@ from core.catalog.db import utc_now
 from core.errors import UnknownNameError
 from core.ingest.analysis import ScannerExpectation
 from core.ingest.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateIndex
-from core.ingest.worker import Prepared, prepare
+from core.ingest.worker import SIDECAR_SUFFIX, Prepared, prepare, sidecar_for
 from core.lab import Lab
 from core.progress import Progress
 from core.store import ContentStore
@@ -45,7 +45,8 @@ QUIET_AGE_S = 1.0
 
 
 def is_temporary(name: str) -> bool:
-    return name.startswith(".") or name.endswith(TEMP_SUFFIXES)
+    """Names ingest never takes as images: temporary files and metadata sidecars."""
+    return name.startswith(".") or name.endswith(TEMP_SUFFIXES) or name.endswith(SIDECAR_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,11 @@ class Ingestor:
             if prepared.sha256 and prepared.kind in ("image", "report"):
                 self.store.done(prepared.sha256)
             if self.remove_sources and outcome.outcome != "rejected" and prepared.reason_code != "symlink":
-                Path(prepared.source).unlink(missing_ok=True)
+                source = Path(prepared.source)
+                sidecar = sidecar_for(source) if outcome.outcome != "quarantined" else None
+                source.unlink(missing_ok=True)
+                if sidecar is not None:
+                    sidecar.unlink(missing_ok=True)  # its content is in the image's metadata
         return outcomes
 
     def _commit_one(self, txn, p: Prepared, scanner: ScannerInfo | None) -> Outcome:

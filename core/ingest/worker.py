@@ -55,6 +55,35 @@ class Prepared:
         return datetime.fromtimestamp(self.mtime, timezone.utc).isoformat(timespec="milliseconds")
 
 
+SIDECAR_SUFFIX = ".json"
+MAX_SIDECAR_BYTES = 1_000_000
+
+
+def sidecar_for(path: Path) -> Path | None:
+    """The metadata file a scanner may write beside an image: NAME.png.json or NAME.json."""
+    for candidate in (path.with_name(path.name + SIDECAR_SUFFIX), path.with_suffix(SIDECAR_SUFFIX)):
+        if candidate != path and candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    import json
+
+    sidecar = sidecar_for(path)
+    if sidecar is None:
+        return {}
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            return {"sidecar_error": f"{sidecar.name} is larger than 1 MB; not read"}
+        value = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return {"sidecar_error": f"{sidecar.name} could not be read: {exc}"}
+    if not isinstance(value, dict):
+        return {"sidecar_error": f"{sidecar.name} is not a JSON object"}
+    return {"sidecar": value}
+
+
 def _quarantine_copy(quarantine_root: Path, source: Path, sha: str, data: bytes) -> Path:
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     target = quarantine_root / day / f"{sha[:16]}_{source.name}"
@@ -104,6 +133,7 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
         stored = store.put(sha, ext, data, link_from, signature)
         return Prepared(source, "report", **common, format=decoded.format, store_path=store.relative(stored),
                         metadata=decoded.metadata, boxes=tuple(decoded.boxes))
+    decoded.metadata.update(_read_sidecar(path))
     analysis = analyse(decoded.pixels, decoded.bit_depth, expected)
     if analysis.fatal:
         kept = _quarantine_copy(Path(quarantine_root), path, sha, data)

@@ -346,3 +346,16 @@ def test_a_writer_that_stalls_is_waited_for_not_quarantined(lab):
     assert progress[-1].totals == {"ingested": 1}
     assert list_quarantine(lab) == []
     assert images(lab)[0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_sidecar_metadata_is_recorded_and_the_sidecar_is_not_an_image(lab):
+    drop(lab, "T1", "with_meta.png", scan_png(40))
+    drop(lab, "T1", "with_meta.png.json", b'{"operator": "ana", "belt_speed_m_s": 0.2}')
+    drop(lab, "T1", "broken_meta.png", scan_png(41))
+    drop(lab, "T1", "broken_meta.json", b'{not json')
+    progress = run_once(lab)
+    assert progress[-1].totals == {"ingested": 2}
+    meta = {r["original_name"]: r["metadata_json"] for r in images(lab)}
+    assert '"operator": "ana"' in meta["with_meta.png"]
+    assert "sidecar_error" in meta["broken_meta.png"]
+    assert list(lab.paths.drop_folder("T1").iterdir()) == []
