@@ -40,6 +40,7 @@ from core.store import ContentStore
 
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")
 SETTLE_S = 0.25
+MAX_NEAR_DUPLICATES = 10
 # A file not modified for this long when first seen is complete already.
 QUIET_AGE_S = 1.0
 
@@ -191,7 +192,8 @@ class Ingestor:
             return Outcome(p.source, "duplicate", p.sha256, existing, "byte-identical to a stored image", name)
         step = sql.active_step(txn, scanner_id) if scanner_id is not None else None
         split = step["split"] if step else None
-        matches = self.index.query(p.phash) if p.phash is not None else []
+        # The closest few are enough to show and to judge a split leak.
+        matches = self.index.query(p.phash, closest=MAX_NEAR_DUPLICATES) if p.phash is not None else []
         flags = list(p.flags)
         if matches:
             flags.append("near_duplicate")

@@ -58,11 +58,15 @@ class NearDuplicateIndex:
     def add(self, image_id: int, phash: int, split: str | None) -> None:
         self.add_many([(image_id, phash, split)])
 
-    def query(self, phash: int, max_distance: int | None = None) -> list[Match]:
+    def query(self, phash: int, max_distance: int | None = None, closest: int | None = None) -> list[Match]:
+        """Stored images within ``max_distance`` bits, nearest first (at most ``closest`` of them)."""
         limit = self.max_distance if max_distance is None else max_distance
         with self._lock:
             if self._n == 0:
                 return []
             distances = np.bitwise_count(self._hashes[: self._n] ^ np.uint64(self._unsigned(phash)))
             hits = np.flatnonzero(distances <= limit)
+            if closest is not None and len(hits) > closest:
+                hits = hits[np.argpartition(distances[hits], closest - 1)[:closest]]
+            hits = hits[np.argsort(distances[hits], kind="stable")]
             return [Match(int(self._ids[i]), int(distances[i]), self._splits[i]) for i in hits]

@@ -102,6 +102,7 @@ def throughput(root: Path, size: int, per_format: int, workers: int) -> dict:
     drop_folder.mkdir(parents=True, exist_ok=True)
     for f in files:
         (drop_folder / Path(f).name).write_bytes(Path(f).read_bytes())
+    os.sync()  # the scanner's writes are on disk before the clock starts, as the floor's are
     start = time.perf_counter()
     last = None
     for last in watch(lab, ["BIG-1"], once=True, workers=workers):
@@ -116,12 +117,17 @@ def throughput(root: Path, size: int, per_format: int, workers: int) -> dict:
 def archive(root: Path, count: int, workers: int) -> dict:
     lab = _lab(root / "ar-lab", 256)
     folder = root / "ar-files"
-    base = render_scan(ScannerGeometry(96, 64, 8.0, 16, False, 1.0, 0.01), "tray", "low", "knife", "flat", 0, "none", 1).high
+    geometry = ScannerGeometry(96, 64, 8.0, 16, False, 1.0, 0.01)
+    luggage, clutter = ("hard_case", "soft_bag", "backpack", "tray", "parcel"), ("low", "medium", "high")
     for chunk in range(0, count, 1000):
         sub = folder / f"{chunk // 1000:04d}"
         sub.mkdir(parents=True)
-        for i, data in enumerate(_unique_variants(base, min(1000, count - chunk), ".png", chunk)):
-            (sub / f"{chunk + i:06d}.png").write_bytes(data)
+        for i in range(chunk, min(count, chunk + 1000)):
+            # Distinct scans, as an archive holds: different bags, clutter, items and seeds.
+            scan = render_scan(geometry, luggage[i % 5], clutter[i % 3], "knife" if i % 3 else "pistol",
+                               "flat", (i * 37) % 180, "none", seed=i)
+            ok, buf = cv2.imencode(".png", scan.high)
+            (sub / f"{i:06d}.png").write_bytes(buf.tobytes())
     marks, rss = {count // 4, count // 2}, {}
     start = time.perf_counter()
     last = None
