@@ -8,3 +8,17 @@ def _no_leaked_threads(qtbot):
     """Every pooled read must have finished by the end of a test."""
     yield
     assert tasks.wait_for_calls(10_000), "a background call was still running after the test"
+
+
+@pytest.fixture
+def window(qtbot, demo_lab):
+    """The main window on a demo lab, shown at 1366x768 with its first area loaded."""
+    from app.main_window import MainWindow
+
+    win = MainWindow(demo_lab)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.ready, timeout=10_000):
+        win.resize(1366, 768)
+        win.show()
+    yield win
+    win.close()

@@ -8,15 +8,6 @@ from app.main_window import MainWindow
 from core.simulator.scanner import simulate
 
 
-@pytest.fixture
-def window(qtbot, demo_lab):
-    win = MainWindow(demo_lab)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.ready, timeout=10_000):
-        win.resize(1366, 768)
-        win.show()
-    yield win
-    win.close()
 
 
 def test_images_from_the_simulated_scanner_appear_live(qtbot, window, demo_lab):

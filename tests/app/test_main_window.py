@@ -11,15 +11,6 @@ from core.catalog.records import all_rows
 from core.quota.plans import CellKey, override_cell
 
 
-@pytest.fixture
-def window(qtbot, demo_lab):
-    win = MainWindow(demo_lab)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.ready, timeout=10_000):
-        win.resize(1366, 768)
-        win.show()
-    yield win
-    win.close()
 
 
 def test_only_working_areas_are_offered(window):
