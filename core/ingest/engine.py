@@ -402,15 +402,6 @@ def watch(
         ingestor.close()
 
 
-def _as_quarantine(ingestor: Ingestor, prepared: Prepared) -> Prepared:
-    from dataclasses import replace
-
-    from core.ingest.worker import _quarantine_copy
-
-    kept = _quarantine_copy(ingestor.quarantine_root, Path(prepared.source), prepared.sha256 or "", Path(prepared.source).read_bytes())
-    return replace(prepared, kind="quarantine", quarantine_path=str(kept))
-
-
 def _walk(paths: Iterable[str | Path]) -> Iterator[str]:
     for root in paths:
         root = Path(root)
@@ -473,10 +464,7 @@ def import_paths(
                 if not more:
                     break
                 finished |= more
-            ready = [(f.result(), info) for f in finished]
-            # An archive file cut short is quarantined, not waited for: nothing is writing it.
-            ready = [(p if p.kind != "retry" else _as_quarantine(ingestor, p), i) for p, i in ready]
-            outcomes = ingestor.commit(ready)
+            outcomes = ingestor.commit([(f.result(), info) for f in finished])
             for outcome in outcomes:
                 totals[outcome.outcome] = totals.get(outcome.outcome, 0) + 1
             done += len(outcomes)

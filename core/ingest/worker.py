@@ -122,8 +122,9 @@ def prepare(source: str, expected: ScannerExpectation | None, store_root: str, q
     try:
         decoded = decode(data)
     except DecodeError as exc:
-        if exc.code == "truncated" and time.time() - info.st_mtime < STILL_WRITING_S:
-            # Cut short but written to recently: a scanner still writing. Try again later.
+        if link and exc.code == "truncated" and time.time() - info.st_mtime < STILL_WRITING_S:
+            # A drop-folder file cut short but written to recently: a scanner
+            # still writing. Try again later. (Nothing writes archive files.)
             return Prepared(source, "retry", **common, reason_code=exc.code, reason=str(exc))
         kept = _quarantine_copy(Path(quarantine_root), path, sha, data)
         return Prepared(source, "quarantine", **common, reason_code=exc.code, reason=str(exc), quarantine_path=str(kept))

@@ -21,6 +21,7 @@ from core.catalog import quota_store as store
 from core.errors import UnknownNameError
 
 COLUMNS = store.STATUS_COLUMNS + ("test_fill", "test_deficit", "train_fill", "train_deficit")
+_AT = {name: index for index, name in enumerate(COLUMNS)}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class QuotaStatus:
         return [dict(zip(COLUMNS, row)) for row in self.rows]
 
     def totals(self) -> dict[str, float]:
-        i = {name: COLUMNS.index(name) for name in COLUMNS}
+        i = _AT
         test_target = sum(r[i["test_target"]] for r in self.rows)
         train_target = sum(r[i["train_target"]] for r in self.rows)
         test_done = sum(min(r[i["test_setups"]], r[i["test_target"]]) for r in self.rows)
@@ -54,7 +55,7 @@ class QuotaStatus:
         }
 
     def by_class(self) -> list[dict]:
-        i = {name: COLUMNS.index(name) for name in COLUMNS}
+        i = _AT
         out: dict[str, dict] = {}
         for r in self.rows:
             entry = out.setdefault(r[i["class_name"]], {
