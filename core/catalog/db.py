@@ -226,6 +226,11 @@ class Catalog:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield txn
+            except sqlite3.IntegrityError as exc:
+                # A rule the schema enforces (published plans, split pools,
+                # the append-only audit log): the trigger's message is for the user.
+                self._writer.execute("ROLLBACK")
+                raise CatalogError(f"the catalog refused the change: {exc}") from exc
             except BaseException:
                 self._writer.execute("ROLLBACK")
                 raise

@@ -22,8 +22,8 @@ def active_step(txn: WriteTransaction, scanner_id: int) -> dict[str, Any] | None
         """SELECT st.id, st.session_id, st.bag_id, st.item_id, st.pose_id, st.split, st.images_wanted,
                   s.technician
            FROM capture_steps st JOIN capture_sessions s ON s.id = st.session_id
-           WHERE s.scanner_id = ? AND s.status = 'open' AND st.status = 'active'
-           ORDER BY s.id DESC LIMIT 1""",
+           WHERE s.scanner_id = ? AND s.status = 'open' AND st.status = 'active' AND st.confirmed_at IS NOT NULL
+           ORDER BY s.held_by IS NOT NULL DESC, s.held_seen_at DESC, s.id DESC LIMIT 1""",
         (scanner_id,),
     )
     row = cursor.fetchone()
@@ -38,14 +38,33 @@ def complete_step_if_full(txn: WriteTransaction, step: dict[str, Any]) -> bool:
     if count < step["images_wanted"]:
         return False
     txn.execute("UPDATE capture_steps SET status = 'done' WHERE id = ?", (step["id"],))
-    nxt = txn.execute(
-        "SELECT id FROM capture_steps WHERE session_id = ? AND status = 'pending' ORDER BY position LIMIT 1",
-        (step["session_id"],),
-    ).fetchone()
-    if nxt is not None:
-        txn.execute("UPDATE capture_steps SET status = 'active' WHERE id = ?", (nxt[0],))
-    txn.touched("capture_steps")
+    activate_next_step(txn, step["session_id"], step["id"])
     return True
+
+
+def activate_next_step(txn: WriteTransaction, session_id: int, previous_step_id: int | None) -> int | None:
+    """Make the first pending step of a session active; returns its id.
+
+    When it keeps the previous step's bag and item (only the pose changes),
+    the tags scanned for the previous step still hold, so it starts confirmed.
+    """
+    nxt = txn.execute(
+        "SELECT id, bag_id, item_id FROM capture_steps WHERE session_id = ? AND status = 'pending' ORDER BY position LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    txn.touched("capture_steps")
+    if nxt is None:
+        return None
+    txn.execute("UPDATE capture_steps SET status = 'active' WHERE id = ?", (nxt[0],))
+    if previous_step_id is not None:
+        txn.execute(
+            """UPDATE capture_steps SET (bag_scanned_at, item_scanned_at, confirmed_at, confirmed_by) =
+                   (SELECT p.bag_scanned_at, p.item_scanned_at, p.confirmed_at, p.confirmed_by
+                    FROM capture_steps p WHERE p.id = ?)
+               WHERE id = ? AND EXISTS (SELECT 1 FROM capture_steps p WHERE p.id = ? AND p.confirmed_at IS NOT NULL
+                                        AND p.bag_id = ? AND p.item_id IS ?)""",
+            (previous_step_id, nxt[0], previous_step_id, nxt[1], nxt[2]))
+    return int(nxt[0])
 
 
 def insert_image(txn: WriteTransaction, row: dict[str, Any]) -> int:

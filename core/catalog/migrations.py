@@ -375,3 +375,95 @@ def m0002(db: Database) -> None:
                 END""",
         ],
     )
+
+
+def _pool_mismatch(row: str, item: str, bag: str) -> str:
+    """True when an item or bag of ``row`` already belongs to the other split's pool."""
+    return (
+        f"{row}.split IS NOT NULL AND ("
+        f"EXISTS (SELECT 1 FROM split_pools WHERE kind = 'item' AND object_id = {row}.{item} AND split != {row}.split)"
+        f" OR EXISTS (SELECT 1 FROM split_pools WHERE kind = 'bag' AND object_id = {row}.{bag} AND split != {row}.split))"
+    )
+
+
+def _pool_claim(row: str, item: str, bag: str) -> str:
+    """Statements that put a row's item and bag into its split's pool, if in none yet."""
+    return (
+        f"INSERT OR IGNORE INTO split_pools (kind, object_id, split, assigned_at, assigned_by) "
+        f"SELECT 'item', {row}.{item}, {row}.split, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'first use' "
+        f"WHERE {row}.{item} IS NOT NULL AND {row}.split IS NOT NULL; "
+        f"INSERT OR IGNORE INTO split_pools (kind, object_id, split, assigned_at, assigned_by) "
+        f"SELECT 'bag', {row}.{bag}, {row}.split, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'first use' "
+        f"WHERE {row}.{bag} IS NOT NULL AND {row}.split IS NOT NULL;"
+    )
+
+
+_POOL_MESSAGE = "an item or bag of the test set is never used for training (and the other way round)"
+
+
+@migrations(name="0003_split_pools_capture_plans_checklist")
+def m0003(db: Database) -> None:
+    _run(
+        db,
+        [
+            # Every physical item and bag belongs to one split, once and for
+            # good: test and train never share an object.
+            """CREATE TABLE split_pools (
+                kind TEXT NOT NULL CHECK (kind IN ('item', 'bag')),
+                object_id INTEGER NOT NULL,
+                split TEXT NOT NULL CHECK (split IN ('test', 'train')),
+                assigned_at TEXT NOT NULL,
+                assigned_by TEXT NOT NULL,
+                PRIMARY KEY (kind, object_id)) WITHOUT ROWID""",
+            # Objects already captured keep the split they were captured for
+            # (test first where an old catalog has both).
+            """INSERT OR IGNORE INTO split_pools (kind, object_id, split, assigned_at, assigned_by)
+               SELECT 'item', item_id, split, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'migration'
+               FROM images WHERE item_id IS NOT NULL AND split IS NOT NULL ORDER BY split = 'test' DESC""",
+            """INSERT OR IGNORE INTO split_pools (kind, object_id, split, assigned_at, assigned_by)
+               SELECT 'bag', bag_id, split, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'migration'
+               FROM images WHERE bag_id IS NOT NULL AND split IS NOT NULL ORDER BY split = 'test' DESC""",
+            _forbid("split_pools_fixed", "UPDATE", "split_pools", "", "the split pool of an item or bag is fixed once assigned"),
+            _forbid("split_pools_keep", "DELETE", "split_pools", "", "the split pool of an item or bag is fixed once assigned"),
+            _forbid("capture_steps_pool_insert", "INSERT", "capture_steps",
+                    _pool_mismatch("NEW", "item_id", "bag_id"), _POOL_MESSAGE),
+            _forbid("capture_steps_pool_update", "UPDATE OF split, item_id, bag_id", "capture_steps",
+                    _pool_mismatch("NEW", "item_id", "bag_id"), _POOL_MESSAGE),
+            _forbid("images_pool_insert", "INSERT", "images", _pool_mismatch("NEW", "item_id", "bag_id"), _POOL_MESSAGE),
+            _forbid("images_pool_update", "UPDATE OF split, item_id, bag_id", "images",
+                    _pool_mismatch("NEW", "item_id", "bag_id"), _POOL_MESSAGE),
+            f"CREATE TRIGGER capture_steps_pool_claim AFTER INSERT ON capture_steps BEGIN {_pool_claim('NEW', 'item_id', 'bag_id')} END",
+            f"CREATE TRIGGER images_pool_claim AFTER INSERT ON images WHEN NEW.split IS NOT NULL BEGIN {_pool_claim('NEW', 'item_id', 'bag_id')} END",
+            f"""CREATE TRIGGER images_pool_claim_update AFTER UPDATE OF split, item_id, bag_id ON images
+                WHEN NEW.split IS NOT NULL BEGIN {_pool_claim('NEW', 'item_id', 'bag_id')} END""",
+            # One run of the capture planner: its inputs and what it reported.
+            """CREATE TABLE capture_plans (
+                id INTEGER PRIMARY KEY,
+                quota_plan_id INTEGER NOT NULL REFERENCES quota_plans(id),
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                options_json TEXT NOT NULL,
+                report_json TEXT NOT NULL)""",
+            "ALTER TABLE capture_sessions ADD COLUMN capture_plan_id INTEGER REFERENCES capture_plans(id)",
+            "ALTER TABLE capture_sessions ADD COLUMN shift INTEGER NOT NULL DEFAULT 1",
+            # A planned session a later plan replaced before anyone started it.
+            "ALTER TABLE capture_sessions ADD COLUMN replaced_at TEXT",
+            "ALTER TABLE capture_sessions ADD COLUMN started_at TEXT",
+            "ALTER TABLE capture_sessions ADD COLUMN closed_at TEXT",
+            # Who is running the session right now, where, and when they were last seen.
+            "ALTER TABLE capture_sessions ADD COLUMN held_by TEXT",
+            "ALTER TABLE capture_sessions ADD COLUMN held_host TEXT",
+            "ALTER TABLE capture_sessions ADD COLUMN held_seen_at TEXT",
+            "CREATE INDEX capture_sessions_day ON capture_sessions(session_date, scanner_id)",
+            # Barcode confirmation: a step takes images only once its bag (and
+            # item) tags were scanned.
+            "ALTER TABLE capture_steps ADD COLUMN bag_scanned_at TEXT",
+            "ALTER TABLE capture_steps ADD COLUMN item_scanned_at TEXT",
+            "ALTER TABLE capture_steps ADD COLUMN confirmed_at TEXT",
+            "ALTER TABLE capture_steps ADD COLUMN confirmed_by TEXT",
+            "ALTER TABLE capture_steps ADD COLUMN skip_reason TEXT",
+            "ALTER TABLE capture_steps ADD COLUMN flag_reason TEXT",
+            # Steps opened before confirmation existed were confirmed by being opened.
+            "UPDATE capture_steps SET confirmed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), confirmed_by = 'migration' WHERE status = 'active'",
+        ],
+    )

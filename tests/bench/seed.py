@@ -62,11 +62,18 @@ def seed_catalog(lab: Lab, n_classes: int, n_images: int, seed: int = 0, chunk: 
     while done < n_images:
         n = min(chunk, n_images - done)
         clean = rng.random(n) < 0.1
-        item = rng.choice(items, n)
+        # Items and bags alternate between the test and train pools (an
+        # object is never in both splits): the bag picks the split, the
+        # item comes from the same pool.
+        bag_index = rng.integers(0, len(bags), n)
+        bag = np.asarray(bags)[bag_index]
+        train = bag_index % 2
+        test_items, train_items = np.asarray(items[0::2]), np.asarray(items[1::2])
+        item = np.where(train == 1, train_items[rng.integers(0, len(train_items), n)],
+                        test_items[rng.integers(0, len(test_items), n)])
         pose = rng.choice(poses, n)
-        bag = rng.choice(bags, n)
         scanner = rng.choice(scanners, n)
-        split = np.where(rng.random(n) < 0.5, "test", "train")
+        split = np.where(train == 1, "train", "test")
         minutes = rng.integers(0, 60 * 24 * 300, n)
         rows = []
         for k in range(n):
@@ -83,3 +90,10 @@ def seed_catalog(lab: Lab, n_classes: int, n_images: int, seed: int = 0, chunk: 
         done += n
     cells = lab.catalog.query_one("SELECT COUNT(*) AS n FROM quota_cells")["n"]
     return {"images": n_images, "cells": cells, "classes": n_classes}
+
+
+def in_pool(object_id: int, split: str) -> int:
+    """The id next to ``object_id`` in ``split``'s pool as seeded: odd ids test, even ids train."""
+    if (object_id % 2 == 1) == (split == "test"):
+        return object_id
+    return 2 if object_id == 1 else object_id - 1

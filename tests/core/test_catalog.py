@@ -12,7 +12,7 @@ from core.catalog.images import delete_image_row, insert_images, update_image
 from core.catalog.migrations import migrations
 from core.catalog.tally import rebuild_tallies
 from core.errors import CatalogError, CatalogTooNewError
-from tests.bench.seed import seed_catalog
+from tests.bench.seed import in_pool, seed_catalog
 
 
 def test_migrations_take_an_empty_file_to_head_and_rerun_is_a_no_op(tmp_path):
@@ -40,7 +40,7 @@ def test_catalog_settings(empty_lab):
 
 
 def test_foreign_keys_are_enforced(empty_lab):
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(CatalogError, match="FOREIGN KEY"):
         with empty_lab.catalog.write() as txn:
             txn.execute("INSERT INTO threat_items (barcode, class_id) VALUES ('X', 999)")
 
@@ -117,7 +117,7 @@ def test_the_audit_log_is_append_only(empty_lab):
     with empty_lab.catalog.write() as txn:
         txn.audit("create", "x", "1")
     for sql in ("UPDATE audit_log SET actor = 'eve'", "DELETE FROM audit_log"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(CatalogError, match="append-only"):
             with empty_lab.catalog.write() as txn:
                 txn.execute(sql)
     assert empty_lab.catalog.query_one("SELECT COUNT(*) AS n FROM audit_log")["n"] == 1
@@ -175,17 +175,20 @@ def test_tallies_follow_updates_and_deletes(seeded, edits):
     with catalog.write() as txn:
         for kind, n in edits:
             image_id = ids[n % len(ids)]
-            row = txn.execute("SELECT id, split, usable, pose_id, item_id FROM images WHERE id = ?", (image_id,)).fetchone()
+            row = txn.execute("SELECT id, split, usable, pose_id, item_id, bag_id FROM images WHERE id = ?", (image_id,)).fetchone()
             if row is None:
                 continue
             if kind == "split":
-                update_image(txn, image_id, {"split": "train" if row[1] == "test" else "test"})
+                # test and train never share an object: the image moves to a bag (and item) of the other pool
+                split = "train" if row[1] == "test" else "test"
+                update_image(txn, image_id, {"split": split, "bag_id": in_pool(row[5], split),
+                                             "item_id": row[4] and in_pool(row[4], split)})
             elif kind == "usable":
                 update_image(txn, image_id, {"usable": 1 - row[2]})
             elif kind == "pose":
                 update_image(txn, image_id, {"pose_id": (n % 6) + 1 if row[4] else None})
             elif kind == "item":
-                update_image(txn, image_id, {"item_id": (n % 12) + 1, "pose_id": (n % 6) + 1})
+                update_image(txn, image_id, {"item_id": in_pool((n % 11) + 1, row[1]), "pose_id": (n % 6) + 1})
             elif kind == "delete":
                 delete_image_row(txn, image_id)
             else:

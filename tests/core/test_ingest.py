@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from core.capture import StepSpec, open_session, steps
+from core.capture.sessions import scan_barcode
 from core.ingest.actions import QuarantineError, assign, discard, list_quarantine, retry
 from core.ingest.engine import import_paths, watch
 from core.store import ContentStore
@@ -85,12 +86,24 @@ def test_a_file_still_being_written_is_not_read_half_way(lab):
     assert images(lab)[0]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-def test_images_join_the_active_step_and_steps_advance(lab):
+def confirm(lab, session, technician, *tags):
+    for tag in tags:
+        assert scan_barcode(lab, session, tag, technician).accepted
+
+
+def test_images_join_the_active_step_once_its_tags_are_scanned_and_steps_advance(lab):
     session = open_session(lab, "T1", "ana", [StepSpec("BG-1", "TI-1", "flat", "test", 2), StepSpec("BG-2", None, None, "train", 1)])
+    drop(lab, "T1", "early.png", scan_png(9, "knife_kitchen"))
+    run_once(lab)
+    assert images(lab)[0]["step_id"] is None  # arrived before the tags were scanned
+    confirm(lab, session, "ana", "TI-1", "BG-1")
     for i in range(3):
         drop(lab, "T1", f"s{i}.png", scan_png(10 + i, None if i == 2 else "knife_kitchen"))
         run_once(lab)
-    rows = images(lab)
+        if i == 1:
+            assert steps(lab, session)[1]["status"] == "active"
+            confirm(lab, session, "ana", "BG-2")
+    rows = images(lab)[1:]
     assert [r["split"] for r in rows] == ["test", "test", "train"]
     assert [r["technician"] for r in rows] == ["ana"] * 3
     assert rows[2]["item_id"] is None
@@ -102,11 +115,11 @@ def test_images_join_the_active_step_and_steps_advance(lab):
 
 
 def test_near_duplicates_are_flagged_and_a_split_leak_is_visible(lab):
-    open_session(lab, "T1", "ana", [StepSpec("BG-1", "TI-1", "flat", "test", 1)])
+    confirm(lab, open_session(lab, "T1", "ana", [StepSpec("BG-1", "TI-1", "flat", "test", 1)]), "ana", "BG-1", "TI-1")
     base = cv2_decode(scan_png(5))
     drop(lab, "T1", "orig.png", encode(base, ".png"))
     run_once(lab)
-    open_session(lab, "T2", "bo", [StepSpec("BG-2", "TI-2", "flat", "train", 1)])
+    confirm(lab, open_session(lab, "T2", "bo", [StepSpec("BG-2", "TI-2", "flat", "train", 1)]), "bo", "BG-2", "TI-2")
     noisy = np.clip(base.astype(np.int32) + np.random.default_rng(0).integers(-40, 40, base.shape), 0, 65535).astype(np.uint16)
     drop(lab, "T2", "resaved.png", encode(noisy, ".png"))
     run_once(lab)

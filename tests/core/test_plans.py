@@ -5,7 +5,7 @@ import pytest
 
 from core.catalog.images import insert_images
 from core.catalog.records import all_rows
-from core.errors import InputFileError, PlanPublishedError, UnknownNameError
+from core.errors import CatalogError, InputFileError, PlanPublishedError, UnknownNameError
 from core.quota.plans import CellKey, create_plan, list_plans, override_cell, plan_classes, publish_plan, resolve_plan
 from core.quota.sizing import demonstration_sample_size, wilson_sample_size
 from core.quota.spec import PlanSpec, parse_plan_spec, read_plan_spec
@@ -54,7 +54,7 @@ def test_published_plans_are_immutable_in_the_catalog(demo_lab):
         "DELETE FROM quota_cells WHERE plan_id = ?",
         "UPDATE quota_plans SET note = 'x' WHERE id = ?",
     ):
-        with pytest.raises(sqlite3.IntegrityError, match="published"):
+        with pytest.raises(CatalogError, match="published"):
             with demo_lab.catalog.write() as txn:
                 txn.execute(sql, (plan["id"],))
     with pytest.raises(PlanPublishedError):
@@ -116,9 +116,13 @@ def test_status_counts_setups_not_repeated_scans(demo_lab):
     plan = resolve_plan(demo_lab.catalog, "demo-test-set")
     ids = {t: {r.get("barcode") or r["name"]: r["id"] for r in all_rows(demo_lab.catalog, t)} for t in ("threat_items", "bags", "poses", "scanners")}
     # TI-0019 is a pistol; BG-0001 a low-clutter hard case; SCN-A a DX-620.
-    row = lambda n, pose="flat", split="test": (f"h{n}", "p", "", ids["scanners"]["SCN-A"], "t", "t", split, ids["threat_items"]["TI-0019"], ids["bags"]["BG-0001"], ids["poses"][pose], 1, 1, 16, 1, "", 1)
+    # TI-0020 and BG-0016 (also a low-clutter hard case) go to train: test and train never share an object.
+    row = lambda n, pose="flat", split="test", item="TI-0019", bag="BG-0001": (f"h{n}", "p", "", ids["scanners"]["SCN-A"], "t", "t", split, ids["threat_items"][item], ids["bags"][bag], ids["poses"][pose], 1, 1, 16, 1, "", 1)
     with demo_lab.catalog.write() as txn:
-        insert_images(txn, [row(1), row(2), row(3), row(4, "edge_on"), row(5, split="train")])
+        insert_images(txn, [row(1), row(2), row(3), row(4, "edge_on"), row(5, split="train", item="TI-0020", bag="BG-0016")])
+    with pytest.raises(CatalogError, match="never used for training"):
+        with demo_lab.catalog.write() as txn:
+            insert_images(txn, [row(6, split="train")])
     status = {(r["class_name"], r["luggage_type"], r["clutter_level"], r["scanner_model"], r["pose"]): r for r in quota_status(demo_lab.catalog, plan["id"]).as_dicts()}
     flat = status[("pistol", "hard_case", "low", "DX-620", "flat")]
     assert (flat["test_images"], flat["test_setups"], flat["train_setups"]) == (3, 1, 1)

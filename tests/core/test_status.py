@@ -10,7 +10,7 @@ from core.lab import Lab
 from core.quota.plans import resolve_plan
 from core.quota.status import quota_status
 from tests.bench.bench_quota_status import check_same
-from tests.bench.seed import seed_catalog
+from tests.bench.seed import in_pool, seed_catalog
 
 
 @pytest.fixture
@@ -26,8 +26,10 @@ def test_incremental_refresh_follows_inserts_updates_deletes_and_rebuilds(seeded
     check_same(lab, plan_id)  # first, cold read
     ids = [r[0] for r in lab.catalog.reader().execute("SELECT id FROM images ORDER BY id LIMIT 40").fetchall()]
     with lab.catalog.write() as txn:
-        for image_id in ids[:10]:
-            update_image(txn, image_id, {"split": "train"})
+        for image_id, bag_id, item_id in txn.execute(
+                f"SELECT id, bag_id, item_id FROM images WHERE id IN ({','.join(map(str, ids[:10]))})").fetchall():
+            update_image(txn, image_id, {"split": "train", "bag_id": in_pool(bag_id, "train"),
+                                         "item_id": item_id and in_pool(item_id, "train")})
         for image_id in ids[10:20]:
             delete_image_row(txn, image_id)
         for image_id in ids[20:30]:

@@ -1,0 +1,524 @@
+"""Running a capture session: the technician's side of the checklist.
+
+A session is planned (by the planner, or opened by hand with explicit steps),
+started by one technician at one station, and closed. While it runs:
+
+* the active step takes the images its scanner writes only once its tags are
+  confirmed: the bag's barcode, and the item's unless the bag travels clean.
+  A wrong or unknown tag is refused with the reason. A step that keeps the
+  previous step's bag and item (a pose change) starts confirmed;
+* the step completes when its count is reached (ingest moves to the next);
+* the technician can skip or flag a step with a reason, retake or reassign an
+  image, assign images that arrived before the tags were scanned, and undo
+  the last of those actions.
+
+Everything is in the audit log (entity ``capture_session``). One technician
+holds a session at a time: starting it records who, where and when they were
+last seen (a heartbeat); another technician is refused while that holder is
+alive, and may take over a session whose holder went silent. The catalog is
+the whole state, so reopening after a crash resumes at the active step with
+each image counted once (ingest is idempotent by content hash).
+All functions run on any thread; each write is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from core.catalog import capture_store as sql
+from core.catalog import ingest_store
+from core.catalog.db import WriteTransaction, utc_now
+from core.errors import UnknownNameError, XLabError
+from core.lab import Lab
+
+HOLD_TIMEOUT_S = 120.0  # a holder not seen for this long may be taken over
+HEARTBEAT_S = 30.0
+SKIP_REASONS = {
+    "item_missing": "item missing",
+    "bag_damaged": "bag damaged",
+    "scanner_fault": "scanner fault",
+    "other": "other",
+}
+UNDOABLE = ("scan", "skip", "flag", "retake", "reassign", "assign_waiting")
+
+
+class SessionError(XLabError):
+    pass
+
+
+class SessionBusyError(SessionError):
+    """Another technician runs this session (or this scanner) right now."""
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    bag: str  # barcode
+    item: str | None  # barcode, None for a clean bag
+    pose: str | None
+    split: str
+    images: int = 1
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    accepted: bool
+    message: str
+    confirmed: bool  # the active step is now confirmed
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as the checklist shows it: its row, its steps, images waiting for a step."""
+
+    session: dict[str, Any]
+    steps: list[dict[str, Any]]
+    waiting: list[int]
+
+    @property
+    def active(self) -> dict[str, Any] | None:
+        return next((s for s in self.steps if s["status"] == "active"), None)
+
+    def upcoming(self, n: int = 5) -> list[dict[str, Any]]:
+        return [s for s in self.steps if s["status"] == "pending"][:n]
+
+    @property
+    def images_done(self) -> int:
+        return sum(min(s["images_done"], s["images_wanted"]) for s in self.steps)
+
+    @property
+    def images_wanted(self) -> int:
+        return sum(s["images_wanted"] for s in self.steps)
+
+    @property
+    def finished(self) -> bool:
+        return all(s["status"] in ("done", "skipped") for s in self.steps)
+
+
+def host_name() -> str:
+    return socket.gethostname() or "this workstation"
+
+
+def _ago(stamp: str | None) -> float:
+    if not stamp:
+        return float("inf")
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
+
+
+def _describe_ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    return f"{seconds / 60:.0f} min ago"
+
+
+# -- opening, holding, closing ------------------------------------------------
+
+
+def open_session(lab: Lab, scanner: str, technician: str, steps: list[StepSpec], *, actor: str | None = None,
+                 host: str | None = None) -> int:
+    """Create a session with explicit steps, started by ``technician``; its first step is active."""
+    if not steps:
+        raise SessionError("a capture session needs at least one step")
+    ids = sql.names_to_ids(lab.catalog)
+    if scanner not in ids["scanners"]:
+        raise UnknownNameError(f"no scanner named '{scanner}'")
+    rows = []
+    for position, spec in enumerate(steps, start=1):
+        if spec.bag not in ids["bags"]:
+            raise UnknownNameError(f"step {position}: unknown bag barcode '{spec.bag}'")
+        if spec.item is not None and spec.item not in ids["items"]:
+            raise UnknownNameError(f"step {position}: unknown item barcode '{spec.item}'")
+        if spec.pose is not None and spec.pose not in ids["poses"]:
+            raise UnknownNameError(f"step {position}: unknown pose '{spec.pose}'")
+        if spec.split not in ("test", "train"):
+            raise SessionError(f"step {position}: split must be test or train")
+        rows.append((position, ids["bags"][spec.bag], ids["items"].get(spec.item) if spec.item else None,
+                     ids["poses"].get(spec.pose) if spec.pose else None, spec.split, spec.images,
+                     "active" if position == 1 else "pending"))
+    with lab.catalog.write(actor or technician) as txn:
+        session_id = sql.insert_session(txn, ids["scanners"][scanner], technician, date.today().isoformat(), rows)
+        now = utc_now()
+        sql.update_session(txn, session_id, started_at=now, held_by=technician, held_host=host or host_name(),
+                           held_seen_at=now)
+        txn.audit("open", "capture_session", session_id, None,
+                  {"scanner": scanner, "technician": technician, "steps": len(rows)})
+    return session_id
+
+
+def steps(lab: Lab, session_id: int) -> list[dict]:
+    return sql.steps_of(lab.catalog, session_id)
+
+
+def list_sessions(lab: Lab, day: str | None = None, scanner: str | None = None, *, include_closed: bool = True
+                  ) -> list[dict[str, Any]]:
+    """Sessions of ``day`` (ISO date; today by default, every day with "all")."""
+    day = None if day == "all" else (day or date.today().isoformat())
+    return sql.sessions(lab.catalog, day, scanner, include_closed)
+
+
+def session_view(lab: Lab, session_id: int) -> SessionView:
+    row = sql.session(lab.catalog, session_id)
+    if row is None:
+        raise UnknownNameError(f"no capture session #{session_id}")
+    waiting = sql.waiting_images(lab.catalog, row["scanner_id"], row["started_at"]) if row["started_at"] else []
+    return SessionView(row, sql.steps_of(lab.catalog, session_id), waiting)
+
+
+def start_session(lab: Lab, session_id: int, technician: str, *, host: str | None = None,
+                  take_over: bool = False) -> SessionView:
+    """Start or resume a session as ``technician`` at ``host``.
+
+    Refused while another technician holds it (or another session on the same
+    scanner) and was seen in the last ``HOLD_TIMEOUT_S``; ``take_over`` takes a
+    session whose holder went silent.
+    """
+    technician = technician.strip()
+    if not technician:
+        raise SessionError("enter your name before starting a session")
+    host = host or host_name()
+    with lab.catalog.write(technician) as txn:
+        row = sql.session(txn, session_id)
+        if row is None:
+            raise UnknownNameError(f"no capture session #{session_id}")
+        if row["replaced_at"]:
+            raise SessionError(f"session #{session_id} was replaced by a newer capture plan; open today's list again")
+        if row["status"] == "closed":
+            raise SessionError(f"session #{session_id} is closed")
+        holder = row["held_by"]
+        mine = holder == technician and row["held_host"] == host
+        if holder and not mine:
+            silent = _ago(row["held_seen_at"])
+            where = f"{holder} at {row['held_host']}, last seen {_describe_ago(silent)}"
+            if silent < HOLD_TIMEOUT_S:
+                raise SessionBusyError(f"session #{session_id} on {row['scanner']} is being run by {where}; "
+                                       "two technicians cannot run one session")
+            if not take_over:
+                raise SessionBusyError(f"session #{session_id} on {row['scanner']} was left by {where}; "
+                                       "take it over to continue it")
+        other = txn.execute(
+            "SELECT id, held_by, held_host, held_seen_at FROM capture_sessions WHERE scanner_id = ? AND id != ?"
+            " AND status = 'open' AND held_by IS NOT NULL", (row["scanner_id"], session_id)).fetchall()
+        for oid, by, at_host, seen in other:
+            if (by, at_host) != (technician, host) and _ago(seen) < HOLD_TIMEOUT_S:
+                raise SessionBusyError(f"{row['scanner']} is running session #{oid} by {by} at {at_host}; "
+                                       "one session per scanner at a time")
+        now = utc_now()
+        action = "resume" if mine or (holder is None and row["started_at"]) else ("take_over" if holder else "start")
+        sql.update_session(txn, session_id, status="open", technician=technician, held_by=technician, held_host=host,
+                           held_seen_at=now, started_at=row["started_at"] or now)
+        if sql.active_step_id(txn, session_id) is None:
+            ingest_store.activate_next_step(txn, session_id, None)
+        txn.audit(action, "capture_session", session_id, {"held_by": holder}, {"held_by": technician, "host": host})
+    return session_view(lab, session_id)
+
+
+def heartbeat(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> None:
+    """Record that the holder is still there; raises if someone took the session over."""
+    host = host or host_name()
+    with lab.catalog.write(technician) as txn:
+        cursor = txn.execute("UPDATE capture_sessions SET held_seen_at = ? WHERE id = ? AND held_by = ? AND held_host = ?",
+                             (utc_now(), session_id, technician, host))
+        if cursor.rowcount == 0:
+            row = sql.session(txn, session_id)
+            by = row["held_by"] if row else None
+            raise SessionBusyError(f"session #{session_id} is now run by {by or 'nobody'}; it was taken over or closed")
+
+
+def release_session(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> None:
+    """Let go of a session (leaving the station); it stays open for anyone to resume."""
+    host = host or host_name()
+    with lab.catalog.write(technician) as txn:
+        cursor = txn.execute("UPDATE capture_sessions SET held_by = NULL, held_host = NULL, held_seen_at = NULL"
+                             " WHERE id = ? AND held_by = ? AND held_host = ?", (session_id, technician, host))
+        if cursor.rowcount:
+            txn.touched("capture_sessions")
+            txn.audit("release", "capture_session", session_id, {"held_by": technician}, None)
+
+
+def close_session(lab: Lab, session_id: int, technician: str) -> dict[str, int]:
+    """Close a session; steps not done stay pending (the next plan plans them again)."""
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        active = sql.active_step_id(txn, session_id)
+        if active is not None:
+            sql.update_step(txn, active, status="pending", bag_scanned_at=None, item_scanned_at=None,
+                            confirmed_at=None, confirmed_by=None)
+        counts = dict(txn.execute("SELECT status, COUNT(*) FROM capture_steps WHERE session_id = ? GROUP BY status",
+                                  (session_id,)).fetchall())
+        sql.update_session(txn, session_id, status="closed", closed_at=utc_now(), held_by=None, held_host=None,
+                           held_seen_at=None)
+        txn.audit("close", "capture_session", session_id, None, counts)
+    return counts
+
+
+def _require_holder(txn: WriteTransaction, session_id: int, technician: str) -> dict[str, Any]:
+    row = sql.session(txn, session_id)
+    if row is None:
+        raise UnknownNameError(f"no capture session #{session_id}")
+    if row["status"] != "open":
+        raise SessionError(f"session #{session_id} is {row['status']}; start it first")
+    if row["held_by"] != technician:
+        who = f"run by {row['held_by']}" if row["held_by"] else "not started by you"
+        raise SessionBusyError(f"session #{session_id} is {who}; start or resume it first")
+    return row
+
+
+def _active(txn: WriteTransaction, session_id: int) -> dict[str, Any]:
+    step_id = sql.active_step_id(txn, session_id)
+    if step_id is None:
+        raise SessionError("every step of this session is finished")
+    return sql.step(txn, step_id)  # type: ignore[return-value]
+
+
+# -- the checklist's actions -----------------------------------------------------
+
+
+def _expected(step: dict[str, Any], kind: str) -> str:
+    if kind == "bag":
+        return f"bag {step['bag']} ({step['luggage_type']}, {step['clutter']} clutter)"
+    return f"item {step['item']} ({step['class_name']})"
+
+
+def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanResult:
+    """A tag scanned (or typed) at the station: confirms the active step's bag or item, or is refused."""
+    code = code.strip()
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        st = _active(txn, session_id)
+        found = sql.object_by_barcode(txn, code) if code else None
+        message = ""
+        if found is None:
+            message = f"'{code}' is not a barcode in the inventory; check the tag"
+        else:
+            kind, object_id = found
+            wanted = st["bag_id"] if kind == "bag" else st["item_id"]
+            if kind == "item" and st["item_id"] is None:
+                message = f"{code} refused: this step is a clean bag, no item goes in ({_expected(st, 'bag')})"
+            elif object_id != wanted:
+                message = f"{code} is not this step's {kind}: scan {_expected(st, kind)}"
+        if message:
+            txn.audit("scan_refused", "capture_session", session_id, None,
+                      {"step_id": st["id"], "barcode": code, "reason": message})
+            return ScanResult(False, message, st["confirmed_at"] is not None)
+        column = f"{kind}_scanned_at"
+        now = utc_now()
+        changes: dict[str, Any] = {column: now}
+        bag_ok = kind == "bag" or st["bag_scanned_at"] is not None
+        item_ok = st["item_id"] is None or kind == "item" or st["item_scanned_at"] is not None
+        confirmed = bag_ok and item_ok
+        if confirmed and st["confirmed_at"] is None:
+            changes.update(confirmed_at=now, confirmed_by=technician)
+        already = st[column] is not None
+        sql.update_step(txn, st["id"], **changes)
+        txn.audit("scan", "capture_session", session_id,
+                  {column: st[column], "confirmed_at": st["confirmed_at"], "confirmed_by": st["confirmed_by"]},
+                  {"step_id": st["id"], "tag": kind, "barcode": code, "confirmed": confirmed})
+    if confirmed:
+        message = f"{code} ok: step {st['position']} confirmed, start scanning"
+    else:
+        missing = _expected(st, "item") if kind == "bag" else _expected(st, "bag")
+        message = f"{code} ok{' (again)' if already else ''}: now scan {missing}"
+    return ScanResult(True, message, confirmed)
+
+
+def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str = "") -> int | None:
+    """Skip the active step with a reason; returns the step that is active now."""
+    if reason not in SKIP_REASONS:
+        raise SessionError(f"unknown skip reason '{reason}' (use {', '.join(SKIP_REASONS)})")
+    if reason == "other" and not note.strip():
+        raise SessionError("say why the step is skipped")
+    text = SKIP_REASONS[reason] + (f": {note.strip()}" if note.strip() else "")
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        st = _active(txn, session_id)
+        sql.update_step(txn, st["id"], status="skipped", skip_reason=text)
+        nxt = ingest_store.activate_next_step(txn, session_id, None)
+        txn.audit("skip", "capture_session", session_id, {"status": "active"},
+                  {"step_id": st["id"], "reason": text, "next_step_id": nxt})
+    return nxt
+
+
+def flag_step(lab: Lab, session_id: int, reason: str, technician: str, step_id: int | None = None) -> None:
+    """Note a problem on a step (the active one by default) without leaving it."""
+    if not reason.strip():
+        raise SessionError("say what the problem is")
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        st = sql.step(txn, step_id) if step_id else _active(txn, session_id)
+        if st is None or st["session_id"] != session_id:
+            raise UnknownNameError(f"no step #{step_id} in session #{session_id}")
+        sql.update_step(txn, st["id"], flag_reason=reason.strip())
+        txn.audit("flag", "capture_session", session_id, {"flag_reason": st["flag_reason"]},
+                  {"step_id": st["id"], "flag_reason": reason.strip()})
+
+
+def _count(txn: WriteTransaction, step_id: int) -> int:
+    return txn.execute("SELECT COUNT(*) FROM images WHERE step_id = ? AND usable = 1", (step_id,)).fetchone()[0]
+
+
+def _reopen_if_short(txn: WriteTransaction, step_id: int) -> None:
+    """A done step that lost an image comes back: now if the active step has no
+    images yet (that one waits), else right after it."""
+    st = sql.step(txn, step_id)
+    if st is None or st["status"] != "done" or _count(txn, step_id) >= st["images_wanted"]:
+        return
+    active_id = sql.active_step_id(txn, st["session_id"])
+    if active_id is not None and _count(txn, active_id) > 0:
+        sql.update_step(txn, step_id, status="pending")
+        return
+    keep = False
+    if active_id is not None:
+        active = sql.step(txn, active_id)
+        keep = (active["confirmed_at"] is not None and active["bag_id"] == st["bag_id"]
+                and active["item_id"] == st["item_id"])
+        sql.update_step(txn, active_id, status="pending", bag_scanned_at=None, item_scanned_at=None,
+                        confirmed_at=None, confirmed_by=None)
+    if keep:
+        sql.update_step(txn, step_id, status="active")
+    else:
+        sql.update_step(txn, step_id, status="active", bag_scanned_at=None, item_scanned_at=None,
+                        confirmed_at=None, confirmed_by=None)
+
+
+def _complete_if_full(txn: WriteTransaction, step_id: int) -> None:
+    st = sql.step(txn, step_id)
+    if st is None or _count(txn, step_id) < st["images_wanted"]:
+        return
+    if st["status"] == "active":
+        ingest_store.complete_step_if_full(txn, st)
+    elif st["status"] == "pending":
+        sql.update_step(txn, step_id, status="done")
+
+
+def _session_image(txn: WriteTransaction, session_id: int, image_id: int) -> dict[str, Any]:
+    image = sql.image_row(txn, image_id)
+    if image is None:
+        raise UnknownNameError(f"no image #{image_id}")
+    if image["step_id"] is not None:
+        st = sql.step(txn, image["step_id"])
+        if st["session_id"] != session_id:
+            raise SessionError(f"image #{image_id} belongs to another session")
+    return image
+
+
+def retake_image(lab: Lab, session_id: int, image_id: int, technician: str) -> None:
+    """Set an image aside (kept, marked 'retake', not counted) so its step takes one more."""
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        image = _session_image(txn, session_id, image_id)
+        if not image["usable"]:
+            raise SessionError(f"image #{image_id} is already set aside")
+        flags = ",".join(f for f in (image["quality_flags"], "retake") if f)
+        sql.set_image_usable(txn, image_id, False, flags)
+        if image["step_id"] is not None:
+            _reopen_if_short(txn, image["step_id"])
+        txn.audit("retake", "capture_session", session_id, {"usable": 1, "quality_flags": image["quality_flags"]},
+                  {"image_id": image_id, "step_id": image["step_id"]})
+
+
+def reassign_image(lab: Lab, session_id: int, image_id: int, step_id: int | None, technician: str) -> None:
+    """Move an image to another step of this session (or to none: unassigned)."""
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        image = _session_image(txn, session_id, image_id)
+        _move(txn, image, step_id, technician, session_id)
+        txn.audit("reassign", "capture_session", session_id, {"step_id": image["step_id"]},
+                  {"image_id": image_id, "step_id": step_id})
+
+
+def _move(txn: WriteTransaction, image: dict[str, Any], step_id: int | None, technician: str, session_id: int) -> None:
+    target = None
+    if step_id is not None:
+        target = sql.step(txn, step_id)
+        if target is None or target["session_id"] != session_id:
+            raise UnknownNameError(f"no step #{step_id} in session #{session_id}")
+    sql.move_image(txn, image["id"], target, technician)
+    if image["step_id"] is not None and image["step_id"] != step_id:
+        _reopen_if_short(txn, image["step_id"])
+    if target is not None:
+        _complete_if_full(txn, target["id"])
+
+
+def assign_waiting(lab: Lab, session_id: int, technician: str) -> list[int]:
+    """Give the confirmed active step the images that arrived before its tags were scanned (up to its count)."""
+    with lab.catalog.write(technician) as txn:
+        row = _require_holder(txn, session_id, technician)
+        st = _active(txn, session_id)
+        if st["confirmed_at"] is None:
+            raise SessionError("scan the step's tags first: the images get this step's bag and item")
+        room = st["images_wanted"] - _count(txn, st["id"])
+        ids = sql.waiting_images(txn, row["scanner_id"], row["started_at"])[:max(0, room)]
+        for image_id in ids:
+            sql.move_image(txn, image_id, st, technician)
+        _complete_if_full(txn, st["id"])
+        txn.audit("assign_waiting", "capture_session", session_id, None, {"step_id": st["id"], "image_ids": ids})
+    return ids
+
+
+def undo_last(lab: Lab, session_id: int, technician: str) -> str:
+    """Undo the newest scan, skip, flag, retake, reassign or assignment not undone yet; returns what was undone."""
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        undone = {json.loads(a or "{}").get("undoes") for _, _, a in sql.session_actions(txn, session_id, ("undo",))}
+        entry = next((e for e in sql.session_actions(txn, session_id, UNDOABLE) if e[0] not in undone), None)
+        if entry is None:
+            raise SessionError("nothing to undo")
+        audit_id, action, after_json = entry
+        after = json.loads(after_json)
+        before = json.loads(txn.execute("SELECT before_json FROM audit_log WHERE id = ?", (audit_id,)).fetchone()[0] or "null")
+        text = _UNDO[action](txn, session_id, after, before, technician)
+        txn.audit("undo", "capture_session", session_id, None, {"undoes": audit_id, "action": action, "what": text})
+    return text
+
+
+def _undo_scan(txn, session_id, after, before, technician) -> str:
+    st = sql.step(txn, after["step_id"])
+    if st["status"] != "active" or _count(txn, st["id"]) > 0:
+        raise SessionError("cannot undo that scan: the step has moved on or has images (retake them instead)")
+    column = f"{after['tag']}_scanned_at"
+    sql.update_step(txn, st["id"], **{column: before[column], "confirmed_at": before["confirmed_at"],
+                                      "confirmed_by": before["confirmed_by"]})
+    return f"scan of {after['barcode']}"
+
+
+def _undo_skip(txn, session_id, after, before, technician) -> str:
+    current = sql.active_step_id(txn, session_id)
+    if current is not None and _count(txn, current) > 0:
+        raise SessionError("cannot undo the skip: the next step already has images")
+    if current is not None:
+        sql.update_step(txn, current, status="pending", bag_scanned_at=None, item_scanned_at=None,
+                        confirmed_at=None, confirmed_by=None)
+    sql.update_step(txn, after["step_id"], status="active", skip_reason=None)
+    return f"skip of step #{after['step_id']}"
+
+
+def _undo_flag(txn, session_id, after, before, technician) -> str:
+    sql.update_step(txn, after["step_id"], flag_reason=before["flag_reason"])
+    return f"flag on step #{after['step_id']}"
+
+
+def _undo_retake(txn, session_id, after, before, technician) -> str:
+    sql.set_image_usable(txn, after["image_id"], True, before["quality_flags"])
+    if after["step_id"] is not None:
+        _complete_if_full(txn, after["step_id"])
+    return f"retake of image #{after['image_id']}"
+
+
+def _undo_reassign(txn, session_id, after, before, technician) -> str:
+    image = _session_image(txn, session_id, after["image_id"])
+    _move(txn, image, before["step_id"], technician, session_id)
+    return f"move of image #{after['image_id']}"
+
+
+def _undo_assign_waiting(txn, session_id, after, before, technician) -> str:
+    for image_id in after["image_ids"]:
+        sql.move_image(txn, image_id, None, technician)
+    _reopen_if_short(txn, after["step_id"])
+    return f"assignment of {len(after['image_ids'])} waiting image(s)"
+
+
+_UNDO = {"scan": _undo_scan, "skip": _undo_skip, "flag": _undo_flag, "retake": _undo_retake,
+         "reassign": _undo_reassign, "assign_waiting": _undo_assign_waiting}
