@@ -18,9 +18,10 @@ Rules, in the order they are applied:
   split and model, and ``images_per_setup`` (the plan's cap) images of it.
   Items and bags are taken in turn (a cursor per class and per luggage
   type x clutter), so captures spread over every instance.
-* **Capacity and physical objects.** A session holds at most
-  rate x shift-length images. Within a shift a bag and an item are at one
-  scanner only; a setup that cannot go anywhere this shift waits for the next.
+* **Capacity and physical bags.** A session holds at most rate x
+  shift-length images. Within a shift a bag stays at one scanner; a setup
+  that cannot go anywhere this shift waits for the next. While any test setup
+  waits, no train setup is scheduled in that shift.
 * **Changeovers.** Within a session steps are ordered bag, item, pose, so each
   bag is packed once and each item placed once per session. The report gives
   the weighted changeover cost (repack 3, item swap 2, pose change 1) next to
@@ -329,61 +330,83 @@ def _choose(split, class_id, lt, clutter, model, pose_id, deficit, items, bags, 
 
 def _schedule(setups: list[PlannedStep], scanners: list[tuple], options: PlanOptions,
               busy_today: set[int]) -> tuple[list[PlannedSession], list[PlannedStep]]:
-    """Put setups into (shift, scanner) sessions within capacity; the rest is unscheduled."""
-    by_model: dict[int, list[tuple]] = defaultdict(list)
-    for s in scanners:
-        by_model[s[2]].append(s)
+    """Put setups into (shift, scanner) sessions within capacity; the rest is unscheduled.
+
+    Each shift hands out bags to scanners in turn (a bag stays at its scanner
+    for the shift, with all its setups for that scanner's model, biggest
+    first), so every scanner gets work and each bag is packed once. The
+    priority split goes first; the next split gets a shift only once nothing
+    of the first is left waiting.
+    """
     capacity = {s[0]: int((options.rates.get(s[1], options.rate_per_hour)) * options.shift_hours) for s in scanners}
-    rank = {sp: i for i, sp in enumerate(options.splits)}
-    # Priority split first; a bag's setups together (fewest repacks), then item, then pose.
-    remaining = sorted(setups, key=lambda st: (rank[st.split], st.model_id, st.bag_id, st.item_id or 0, st.pose_id or 0))
+    remaining = {split: [st for st in setups if st.split == split] for split in options.splits}
     start = options.start or date.today()
     sessions: list[PlannedSession] = []
     for shift_index, (day, shift) in enumerate(_shift_dates(start, options.shifts, options.shifts_per_day, options.weekends)):
-        if not remaining:
+        if not any(remaining.values()):
             break
         load = {s[0]: 0 for s in scanners}
         if shift_index == 0:
             for sid in busy_today:  # a started session has this scanner today
                 load[sid] = capacity.get(sid, 0)
-        bag_at: dict[int, int] = {}
-        item_at: dict[int, int] = {}
-        full_models: set[int] = set()
+        pinned: dict[int, int] = {}  # bag -> scanner, this shift
         steps_of: dict[int, list[PlannedStep]] = defaultdict(list)
-        deferred = []
-        for st in remaining:
-            if st.model_id in full_models:
-                deferred.append(st)
-                continue
-            target = _place(st, by_model.get(st.model_id, []), load, capacity, bag_at, item_at)
-            if target is None:
-                deferred.append(st)
-                if all(load[s[0]] + st.images > capacity[s[0]] for s in by_model.get(st.model_id, [])):
-                    full_models.add(st.model_id)
-                continue
-            load[target] += st.images
-            bag_at[st.bag_id] = target
-            if st.item_id:
-                item_at[st.item_id] = target
-            steps_of[target].append(st)
+        for split in options.splits:
+            remaining[split] = _hand_out(remaining[split], scanners, load, capacity, pinned, steps_of)
+            if remaining[split]:
+                break  # test first: the next split waits for a shift with room
         for s in scanners:
             if steps_of.get(s[0]):
                 ordered = sorted(steps_of[s[0]], key=lambda st: (st.bag_id, st.item_id or 0, st.pose_id or 0))
                 sessions.append(PlannedSession(s[0], s[1], day, shift, ordered))
-        remaining = deferred
-    return sessions, remaining
+    return sessions, [st for split in options.splits for st in remaining[split]]
 
 
-def _place(st: PlannedStep, candidates: list[tuple], load, capacity, bag_at, item_at) -> int | None:
-    """The scanner this setup goes to this shift, or None."""
-    fits = [s[0] for s in candidates if load[s[0]] + st.images <= capacity[s[0]]]
-    if not fits:
-        return None
-    held_bag = bag_at.get(st.bag_id)
-    held_item = item_at.get(st.item_id) if st.item_id else None
-    if held_bag is not None:
-        ok = held_bag in fits and held_item in (None, held_bag)
-        return held_bag if ok else None
-    if held_item is not None:
-        return held_item if held_item in fits else None
-    return min(fits, key=lambda sid: (load[sid], sid))
+def _hand_out(setups: list[PlannedStep], scanners: list[tuple], load: dict[int, int], capacity: dict[int, int],
+              pinned: dict[int, int], steps_of: dict[int, list[PlannedStep]]) -> list[PlannedStep]:
+    """One shift's round of bags to scanners; returns the setups left for later shifts."""
+    jobs: dict[tuple[int, int], list[PlannedStep]] = defaultdict(list)  # (model, bag) -> setups
+    for st in setups:
+        jobs[(st.model_id, st.bag_id)].append(st)
+    by_model: dict[int, list[int]] = defaultdict(list)  # model -> bags, most setups first
+    for model, bag in sorted(jobs, key=lambda k: (k[0], -len(jobs[k]), k[1])):
+        by_model[model].append(bag)
+    cursor = defaultdict(int)
+    left: list[PlannedStep] = []
+
+    def take(sid: int, model: int, bag: int) -> None:
+        job = jobs.pop((model, bag))
+        room = (capacity[sid] - load[sid])
+        fit = []
+        for st in sorted(job, key=lambda st: (st.item_id or 0, st.pose_id or 0)):
+            if st.images <= room:
+                fit.append(st)
+                room -= st.images
+            else:
+                left.append(st)
+        load[sid] = capacity[sid] - room
+        steps_of[sid].extend(fit)
+
+    # Bags already at a scanner this shift (from the previous split) stay there.
+    for (model, bag) in list(jobs):
+        sid = pinned.get(bag)
+        if sid is not None and any(s[0] == sid and s[2] == model for s in scanners):
+            take(sid, model, bag)
+    active = [s for s in scanners if load[s[0]] < capacity[s[0]]]
+    while active:
+        still = []
+        for sid, _, model in active:
+            bags = by_model.get(model, [])
+            while cursor[model] < len(bags) and (bags[cursor[model]] in pinned or (model, bags[cursor[model]]) not in jobs):
+                cursor[model] += 1
+            if cursor[model] >= len(bags):
+                continue
+            bag = bags[cursor[model]]
+            pinned[bag] = sid
+            take(sid, model, bag)
+            if load[sid] < capacity[sid]:
+                still.append((sid, _, model))
+        active = still
+    for job in jobs.values():
+        left.extend(job)
+    return left

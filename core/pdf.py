@@ -1,0 +1,69 @@
+"""PDF documents for the bench and for meetings (fpdf2, fonts shipped with XLab).
+
+The DejaVu fonts in ``resources/fonts`` cover any name a technician types;
+nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.resources import resource
+
+FONT = "DejaVu"
+
+
+def new_document(title: str, subtitle: str = "", landscape: bool = False):
+    """An A4 document with XLab's fonts, a header line and numbered footer."""
+    from fpdf import FPDF
+
+    class _Document(FPDF):
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(FONT, size=8)
+            self.set_text_color(110)
+            self.cell(0, 8, f"{title} · printed {datetime.now():%Y-%m-%d %H:%M} · page {self.page_no()}/{{nb}}",
+                      align="C")
+            self.set_text_color(0)
+
+    pdf = _Document(orientation="L" if landscape else "P", format="A4")
+    pdf.add_font(FONT, "", str(resource("fonts", "DejaVuSans.ttf")))
+    pdf.add_font(FONT, "B", str(resource("fonts", "DejaVuSans-Bold.ttf")))
+    pdf.set_title(title)
+    pdf.set_creator("XLab")
+    pdf.set_auto_page_break(True, margin=16)
+    pdf.add_page()
+    pdf.set_font(FONT, "B", 16)
+    pdf.cell(0, 9, title, new_x="LMARGIN", new_y="NEXT")
+    if subtitle:
+        pdf.set_font(FONT, size=10)
+        pdf.multi_cell(0, 5, subtitle, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    return pdf
+
+
+def table(pdf, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None,
+          font_size: float = 9, line_height: float = 6.5) -> None:
+    """A bordered table that repeats its header on each page."""
+    pdf.set_font(FONT, size=font_size)
+    total = pdf.epw
+    widths = list(widths or [total / len(header)] * len(header))
+    scale = total / sum(widths)
+    widths = [w * scale for w in widths]
+    with pdf.table(col_widths=widths, line_height=line_height, first_row_as_headings=True,
+                   repeat_headings=1, text_align="LEFT") as t:
+        t.row([str(h) for h in header])
+        for values in rows:
+            t.row(["" if v is None else str(v) for v in values])
+
+
+def save(pdf, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    pdf.output(str(tmp))
+    tmp.replace(path)
+    return path
