@@ -28,3 +28,12 @@ def test_ingest_benchmarks_smoke(tmp_path):
     assert n["ms"] > 0
     lat = bench_ingest.latency(tmp_path, seconds=2, per_minute=300)
     assert lat["seen"] == lat["files"] and lat["p95_s"] < 30
+
+
+def test_planner_benchmark_smoke(tmp_path):
+    from tests.bench import bench_planner
+
+    r = bench_planner.run(classes=2, images=500, repeats=1, root=tmp_path)
+    assert r["deficit_cells"] > 0 and r["scanners"] == 10
+    assert r["steps"] > 0 and r["plan_s"] > 0 and r["baseline_s"] > 0
+    assert r["changeovers"]["lower_bound"] <= r["changeovers"]["cost"]

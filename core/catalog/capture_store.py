@@ -261,3 +261,18 @@ def session_actions(txn: WriteTransaction, session_id: int, actions: tuple[str, 
     return txn.execute(
         f"SELECT id, action, after_json FROM audit_log WHERE entity = 'capture_session' AND entity_key = ?"
         f" AND action IN ({marks}) ORDER BY id DESC", (str(session_id), *actions)).fetchall()
+
+
+def scanner_active_step(catalog: Catalog, scanner: str) -> dict[str, Any] | None:
+    """The confirmed active step of the session running on ``scanner`` (held first), with
+    its usable and set-aside image counts; None when nothing is ready to capture."""
+    row = catalog.query_one(
+        f"""{_STEP_SQL} JOIN capture_sessions s ON s.id = st.session_id JOIN scanners sc ON sc.id = s.scanner_id
+            WHERE sc.name = ? AND s.status = 'open' AND st.status = 'active' AND st.confirmed_at IS NOT NULL
+            ORDER BY s.held_by IS NOT NULL DESC, s.held_seen_at DESC, s.id DESC LIMIT 1""", (scanner,))
+    if row is None:
+        return None
+    out = dict(row)
+    out["images_set_aside"] = catalog.query_one(
+        "SELECT COUNT(*) AS n FROM images WHERE step_id = ? AND usable = 0", (out["id"],))["n"]
+    return out

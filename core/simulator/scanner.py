@@ -92,6 +92,26 @@ def random_setups(lab: Lab, rng: np.random.Generator, clean_fraction: float = 0.
         )
 
 
+def session_setups(lab: Lab, scanner_name: str) -> Iterator[Setup | None]:
+    """What a careful technician puts in the scanner: the setup of the running
+    session's confirmed active step, as many times as the step wants images
+    (plus one per image set aside for a retake); None while there is nothing
+    to scan (tags not confirmed yet, or the step's images are in flight)."""
+    from core.catalog import capture_store
+
+    written: dict[int, int] = {}
+    while True:
+        step = capture_store.scanner_active_step(lab.catalog, scanner_name)
+        if step is None or written.get(step["id"], 0) >= step["images_wanted"] + step["images_set_aside"]:
+            yield None
+            continue
+        written[step["id"]] = written.get(step["id"], 0) + 1
+        yield Setup(
+            step["bag"], step["luggage_type"], step["clutter"], step["item"], step["class_name"], step["pose"],
+            step["placement"] or "flat", step["rotation_deg"] or 0.0, step["occlusion"] or "none",
+        )
+
+
 def _encode(fmt: str, high: np.ndarray, low: np.ndarray | None, bit_depth: int) -> bytes:
     import cv2
 
@@ -139,7 +159,7 @@ def simulate(
     write_mode: str = "rename",
     seed: int = 0,
     clean_fraction: float = 0.2,
-    setups: Iterator[Setup] | None = None,
+    setups: Iterator[Setup | None] | None = None,
 ) -> Iterator[Progress]:
     """Write ``count`` scans (forever if None) into the scanner's drop folder.
 
@@ -159,6 +179,10 @@ def simulate(
     written = 0
     while count is None or written < count:
         setup = next(stream)
+        if setup is None:  # nothing to scan yet (see session_setups)
+            time.sleep(0.25)
+            yield Progress(written, count, f"{scanner.name}: waiting for the technician")
+            continue
         scan_seed = int(rng.integers(2**63 - 1))
         scan = render_scan(scanner.geometry, setup.luggage_type, setup.clutter, setup.class_name,
                            setup.placement, setup.rotation_deg, setup.occlusion, scan_seed)

@@ -45,9 +45,10 @@ def inventory_text(n_classes: int, items_per_class: int = 3, n_bags: int = 60) -
     return dump_inventory(sections)
 
 
-def seed_catalog(lab: Lab, n_classes: int, n_images: int, seed: int = 0, chunk: int = 50_000) -> dict:
+def seed_catalog(lab: Lab, n_classes: int, n_images: int, seed: int = 0, chunk: int = 50_000,
+                 items_per_class: int = 3, n_bags: int = 60) -> dict:
     """Inventory of ``n_classes`` classes, a published plan over it, ``n_images`` image rows."""
-    parsed = parse_inventory(inventory_text(n_classes).encode(), "synthetic-inventory.yaml")
+    parsed = parse_inventory(inventory_text(n_classes, items_per_class, n_bags).encode(), "synthetic-inventory.yaml")
     import_inventory(lab.catalog, parsed, actor="bench")
     spec = PlanSpec(name="bench-plan")
     create_plan(lab.catalog, spec, actor="bench")
