@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -20,17 +20,18 @@ from app.dialogs import show_error
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.quotas import QuotaPlansView
+from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
-# Areas to come (Today, Production, Datasets, Runs) are added as they work.
-AREAS = ("Ingest", "Quotas", "Inventory")
+# Areas to come (Production, Datasets, Runs) are added as they work.
+AREAS = ("Today", "Ingest", "Quotas", "Inventory")
 
 
 class MainWindow(QMainWindow):
     ready = Signal()  # the first area has shown its data
 
-    def __init__(self, lab: Lab, parent: QWidget | None = None):
+    def __init__(self, lab: Lab, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
         self.lab = lab
         self.setWindowTitle(f"XLab — {lab.paths.root}")
@@ -42,10 +43,11 @@ class MainWindow(QMainWindow):
         self.nav.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
+        self.today = TodayChecklistView(lab, settings=settings)
         self.ingest = IngestMonitorPanel(lab)
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)
-        self.areas: dict[str, QWidget] = {"Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -135,4 +137,5 @@ class MainWindow(QMainWindow):
                 task.wait(10_000)
         self.watcher.stop()
         tasks.wait_for_calls(5000)
+        self.today.shutdown()
         super().closeEvent(event)

@@ -446,7 +446,7 @@ def cmd_demo(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     print(f"demo lab ready at {root}")
     if args.headless or gui is None:
         try:
-            _drive(run_demo_scanners(lab, args.rate, args.count), args.quiet)
+            _drive(run_demo_scanners(lab, args.rate, args.count, with_ingest=True), args.quiet)
         finally:
             lab.close()
         return 0

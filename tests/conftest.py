@@ -34,7 +34,8 @@ def empty_lab(tmp_path) -> Lab:
 
 @pytest.fixture
 def demo_lab(tmp_path) -> Lab:
-    lab = create_demo_lab(tmp_path / "demo")
+    """The demo lab's inventory and published plan, no capture sessions yet."""
+    lab = create_demo_lab(tmp_path / "demo", plan_sessions=False)
     yield lab
     lab.close()
 

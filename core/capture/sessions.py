@@ -167,6 +167,11 @@ def session_view(lab: Lab, session_id: int) -> SessionView:
     return SessionView(row, sql.steps_of(lab.catalog, session_id), waiting)
 
 
+def recent_images(lab: Lab, session_id: int, limit: int = 12) -> list[dict[str, Any]]:
+    """The session's newest images, newest first (for thumbnails)."""
+    return sql.session_images(lab.catalog, session_id, limit)
+
+
 def start_session(lab: Lab, session_id: int, technician: str, *, host: str | None = None,
                   take_over: bool = False) -> SessionView:
     """Start or resume a session as ``technician`` at ``host``.

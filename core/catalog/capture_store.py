@@ -276,3 +276,12 @@ def scanner_active_step(catalog: Catalog, scanner: str) -> dict[str, Any] | None
     out["images_set_aside"] = catalog.query_one(
         "SELECT COUNT(*) AS n FROM images WHERE step_id = ? AND usable = 0", (out["id"],))["n"]
     return out
+
+
+def session_images(catalog: Catalog, session_id: int, limit: int) -> list[dict[str, Any]]:
+    """The session's newest images (set-aside ones too), with their step's position."""
+    return [dict(r) for r in catalog.query(
+        """SELECT i.id, i.thumb_path, i.usable, i.quality_flags, i.captured_at, i.original_name, i.step_id,
+                  st.position
+           FROM images i JOIN capture_steps st ON st.id = i.step_id
+           WHERE st.session_id = ? ORDER BY i.id DESC LIMIT ?""", (session_id, limit))]

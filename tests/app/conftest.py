@@ -11,11 +11,19 @@ def _no_leaked_threads(qtbot):
 
 
 @pytest.fixture
-def window(qtbot, demo_lab):
+def settings(tmp_path):
+    """Window settings in a file of the test's own (never the user's)."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, demo_lab, settings):
     """The main window on a demo lab, shown at 1366x768 with its first area loaded."""
     from app.main_window import MainWindow
 
-    win = MainWindow(demo_lab)
+    win = MainWindow(demo_lab, settings=settings)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.ready, timeout=10_000):
         win.resize(1366, 768)

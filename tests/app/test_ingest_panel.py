@@ -11,13 +11,14 @@ from core.simulator.scanner import simulate
 
 
 def test_images_from_the_simulated_scanner_appear_live(qtbot, window, demo_lab):
-    panel = window.ingest
+    panel = window.show_area("Ingest")
     assert panel.isVisible()
     window.start_ingest()
     list(simulate(demo_lab, "SCN-C", 3, rate_per_minute=0, seed=4))
-    qtbot.waitUntil(lambda: panel.thumbs.count() == 3, timeout=30_000)
-    rows = {r["scanner"]: r for r in panel.scanner_model.rows}
-    assert rows["SCN-C"]["per_minute"] == 3 and rows["SCN-A"]["per_minute"] == 0
+    rates = lambda: {r["scanner"]: r["per_minute"] for r in panel.scanner_model.rows}  # noqa: E731
+    # the rates and the thumbnails come from one snapshot each refresh; wait for the one after the last image
+    qtbot.waitUntil(lambda: panel.thumbs.count() == 3 and rates().get("SCN-C") == 3, timeout=30_000)
+    assert rates()["SCN-A"] == 0
     assert "3 ingested" in panel.status.text()
     assert not panel.thumbs.item(0).icon().isNull()
     assert not list((demo_lab.paths.root / "drop" / "SCN-C").glob("*.png"))
@@ -26,7 +27,7 @@ def test_images_from_the_simulated_scanner_appear_live(qtbot, window, demo_lab):
 
 
 def test_quarantined_files_are_listed_and_can_be_discarded(qtbot, window, demo_lab):
-    panel = window.ingest
+    panel = window.show_area("Ingest")
     window.start_ingest()
     drop = demo_lab.paths.root / "drop" / "SCN-C"
     drop.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def test_demo_inventory_imports_and_reimport_changes_nothing(empty_lab, demo_inv
     report = import_inventory(empty_lab.catalog, demo_inventory_file)
     assert report.sections["threat_classes"].created == 20
     assert report.sections["threat_items"].created == 60
-    assert report.sections["bags"].created == 30
+    assert report.sections["bags"].created == 90
     assert counts(empty_lab.catalog)["scanners"] == 4
     audits = _audit_count(empty_lab)
     again = import_inventory(empty_lab.catalog, demo_inventory_file)
