@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,6 +54,21 @@ THUMBS = 12
 OK_STYLE = "color: #1b5e20; background: #e8f5e9; border-radius: 6px; padding: 6px;"
 BAD_STYLE = "color: #b71c1c; background: #ffebee; border-radius: 6px; padding: 6px; font-weight: bold;"
 INFO_STYLE = "color: #333; background: #eef2f7; border-radius: 6px; padding: 6px;"
+
+
+SHORTCUTS = ("F2", "F3", "F4", "F5", "F6", "Ctrl+Z", "Ctrl+P")
+
+
+class ScanField(QLineEdit):
+    """Where the barcode scanner types. Its own text undo would swallow
+    Ctrl+Z, which here undoes the technician's last action."""
+
+    def event(self, event) -> bool:  # noqa: D401 - Qt API
+        if event.type() == QEvent.Type.ShortcutOverride and \
+                QKeySequence(event.keyCombination()).toString() in SHORTCUTS:
+            event.ignore()
+            return False
+        return super().event(event)
 
 
 @dataclass(frozen=True)
@@ -136,7 +151,7 @@ class TodayChecklistView(AreaView):
         self.flag_label = QLabel("")
         self.flag_label.setWordWrap(True)
         self.diagram = PoseDiagram()
-        self.scan_field = QLineEdit()
+        self.scan_field = ScanField()
         self.scan_field.setPlaceholderText("Scan the bag tag and the item tag (or type a tag and press Enter)")
         font = self.scan_field.font()
         font.setPointSize(16)
@@ -239,10 +254,9 @@ class TodayChecklistView(AreaView):
         self.waiting_button.clicked.connect(self._take_waiting)
         self.retake_button.clicked.connect(self._retake)
         self.undo_button.clicked.connect(self.undo)
-        self.technician.editingFinished.connect(
-            lambda: self._settings.setValue("today/technician", self.technician.text().strip()))
-        for keys, slot in (("F2", self._skip), ("F3", self._flag), ("F5", self._take_waiting), ("F6", self._retake),
-                           ("Ctrl+Z", self.undo), ("Ctrl+P", self._print), ("F4", self._next_session)):
+        self.technician.editingFinished.connect(self._technician_entered)
+        slots = (self._skip, self._flag, self._next_session, self._take_waiting, self._retake, self.undo, self._print)
+        for keys, slot in zip(SHORTCUTS, slots):
             action = QAction(self)
             action.setShortcut(QKeySequence(keys))
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -335,6 +349,10 @@ class TodayChecklistView(AreaView):
 
     def refresh_soon(self) -> None:
         QTimer.singleShot(0, self.refresh)
+
+    def _technician_entered(self) -> None:
+        self._settings.setValue("today/technician", self.technician_name)
+        self.refresh()
 
     def _scanner_chosen(self, _index: int) -> None:
         if self._held:

@@ -1,0 +1,173 @@
+"""The Today checklist driven like a technician: tags typed by a (simulated)
+USB barcode scanner, images from the simulated scanner through the real ingest."""
+
+import itertools
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from core.capture import sessions as cs
+from core.capture.planner import PlanOptions, plan_captures
+from core.simulator.scanner import session_setups, simulate
+
+_seeds = itertools.count(100)
+
+
+@pytest.fixture
+def today(qtbot, window, demo_lab, settings):
+    """Today's plan with short sessions (5 images per scanner), ana at SCN-A, ingest running here."""
+    for _ in plan_captures(demo_lab, PlanOptions(start=date.today(), shifts=1, weekends=True, rate_per_hour=1,
+                                                 shift_hours=5), actor="manager"):
+        pass
+    view = window.today
+    view.technician.setText("ana")
+    settings.setValue("today/scanner", "SCN-A")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.session_id is not None and view.scanner == "SCN-A"
+                    and view.session_box.currentData() == view.session_id, timeout=10_000)
+    window.start_ingest()
+    return view
+
+
+def scan(qtbot, view, tag):
+    """A USB scanner types the tag and Enter into the focused field."""
+    with qtbot.waitSignal(view.scan_answered, timeout=10_000) as answer:
+        qtbot.keyClicks(view.scan_field, tag)
+        qtbot.keyClick(view.scan_field, Qt.Key.Key_Return)
+    return answer.args[0]
+
+
+def shown(view):
+    snap = view._snapshot
+    return snap.view if snap else None
+
+
+def scanner_writes(lab, n=1):
+    for _ in simulate(lab, "SCN-A", n, rate_per_minute=0, fmt="png16", setups=_ready(lab), seed=next(_seeds)):
+        pass
+
+
+def _ready(lab):
+    for setup in session_setups(lab, "SCN-A"):
+        assert setup is not None, "the step is not confirmed"
+        yield setup
+
+
+def test_a_whole_session_with_barcodes_and_live_images(qtbot, today, demo_lab):
+    view = today
+    assert not view.scan_field.isEnabled()  # not started yet
+    qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    assert "is yours, ana" in view.feedback.text()
+    session = shown(view)
+    assert session.session["held_by"] == "ana"
+    wrong = scan(qtbot, view, "TI-9999")
+    assert not wrong.accepted and "not a barcode" in view.feedback.text()
+    steps = len(session.steps)
+    for n in range(steps):
+        qtbot.waitUntil(lambda: shown(view).active is not None and shown(view).active["position"] == n + 1, timeout=15_000)
+        step = shown(view).active
+        assert view.step_title.text() == f"Step {n + 1} of {steps}"
+        assert step["bag"] in view.bag_label.text()
+        if step["confirmed_at"] is None:
+            other = "BG-0001" if step["bag"] != "BG-0001" else "BG-0002"
+            refused = scan(qtbot, view, other)
+            assert not refused.accepted and f"scan bag {step['bag']}" in refused.message
+            for tag in (step["bag"], step["item"]):
+                if tag:
+                    result = scan(qtbot, view, tag)
+                    assert result.accepted
+            assert result.confirmed
+            qtbot.waitUntil(lambda: view.bag_mark.text() == "✔", timeout=10_000)
+        scanner_writes(demo_lab)
+        # the image joins the step, shows as a thumbnail, and the view moves on
+        qtbot.waitUntil(lambda: view.thumbs.count() == n + 1, timeout=15_000)
+        assert view.thumbs.item(0).text() == f"step {n + 1}"
+    qtbot.waitUntil(lambda: shown(view).finished, timeout=15_000)
+    assert view.step_title.text() == "Session finished — close it"
+    assert view.progress.value() == view.progress.maximum() == steps
+    view.close_session()
+    qtbot.waitUntil(lambda: shown(view).session["status"] == "closed", timeout=10_000)
+    images = demo_lab.catalog.query("SELECT split, step_id, technician FROM images ORDER BY id")
+    assert len(images) == steps and all(r["technician"] == "ana" and r["step_id"] for r in images)
+
+
+def test_skip_flag_retake_undo_from_the_keyboard(qtbot, today, demo_lab, monkeypatch):
+    view = today
+    view.start()
+    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    first = shown(view).active
+    view.skip("bag_damaged", "zip torn")
+    qtbot.waitUntil(lambda: shown(view).active["position"] == 2, timeout=10_000)
+    assert "skipped" in view.feedback.text()
+    view.flag("scanner belt noisy")
+    qtbot.waitUntil(lambda: "scanner belt noisy" in view.flag_label.text(), timeout=10_000)
+    # Ctrl+Z undoes the flag, then the skip
+    view.scan_field.setFocus()
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "Undone: flag" in view.feedback.text(), timeout=10_000)
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: shown(view).active["id"] == first["id"], timeout=10_000)
+    # capture step 1, retake its image with F6: the step comes back for one more
+    for tag in (first["bag"], first["item"]):
+        if tag:
+            scan(qtbot, view, tag)
+    scanner_writes(demo_lab)
+    qtbot.waitUntil(lambda: view.thumbs.count() == 1, timeout=15_000)
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_F6)
+    qtbot.waitUntil(lambda: "set aside" in view.feedback.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: shown(view).active["id"] == first["id"], timeout=10_000)
+    assert view.thumbs.item(0).text() == "step 1 · retake"
+    actions = [r["action"] for r in demo_lab.catalog.query(
+        "SELECT action FROM audit_log WHERE entity = 'capture_session' ORDER BY id")]
+    assert actions[:1] == ["start"] and {"skip", "flag", "undo", "scan", "retake"} <= set(actions)
+    # print the bench checklist
+    out = demo_lab.paths.root / "checklist.pdf"
+    view.print_checklist(str(out))
+    qtbot.waitUntil(lambda: "Checklist saved" in view.feedback.text(), timeout=20_000)
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_reopening_resumes_and_a_second_technician_is_refused(qtbot, today, demo_lab, settings):
+    view = today
+    view.start()
+    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    step = shown(view).active
+    for tag in (step["bag"], step["item"]):
+        if tag:
+            scan(qtbot, view, tag)
+    scanner_writes(demo_lab)
+    qtbot.waitUntil(lambda: shown(view).active["position"] == 2, timeout=15_000)
+    session_id = view.session_id
+    # the app stops without letting go (a crash): the catalog still says ana holds it
+    view._held = False
+    view._heartbeat.stop()
+    # a second window, another technician: refused while ana's hold is fresh
+    bo = MainWindow(demo_lab, settings=settings)
+    qtbot.addWidget(bo)
+    with qtbot.waitSignal(bo.ready, timeout=10_000):
+        bo.resize(1366, 768)
+        bo.show()
+    bo.today.technician.setText("bo")
+    qtbot.waitUntil(lambda: bo.today.session_id == session_id, timeout=10_000)
+    bo.today.start()
+    qtbot.waitUntil(lambda: "being run by ana" in bo.today.feedback.text(), timeout=10_000)
+    assert not bo.today.scan_field.isEnabled()
+    bo.close()
+    # ana opens XLab again: her session resumes at step 2 with its image counted once
+    again = MainWindow(demo_lab, settings=settings)
+    qtbot.addWidget(again)
+    with qtbot.waitSignal(again.ready, timeout=10_000):
+        again.resize(1366, 768)
+        again.show()
+    again.today.technician.setText("ana")
+    again.today.technician.editingFinished.emit()
+    # the catalog says ana at this workstation holds it: the checklist picks up where it was
+    qtbot.waitUntil(lambda: again.today.scan_field.isEnabled(), timeout=10_000)
+    assert again.today.session_id == session_id and again.today.start_button.text() == "Resume session"
+    assert again.today.step_title.text().startswith("Step 2 of")
+    assert shown(again.today).images_done == 1
+    again.close()
+    assert cs.session_view(demo_lab, session_id).session["held_by"] is None  # closing the window lets go
