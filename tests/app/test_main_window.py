@@ -103,6 +103,12 @@ def test_export_writes_the_inventory(qtbot, window, tmp_path):
 
 
 def test_simulated_scanners_write_files_and_stop_on_close(qtbot, window, demo_lab):
+    from datetime import date
+
+    from core.capture.planner import PlanOptions, plan_captures
+
+    for _ in plan_captures(demo_lab, PlanOptions(start=date.today(), weekends=True, shifts=1)):
+        pass  # simulated technicians run today's sessions
     window.start_simulation(0)
     qtbot.waitUntil(lambda: "files written" in window.scanner_status.text(), timeout=30_000)
     window.close()
