@@ -148,7 +148,7 @@ class TodayChecklistView(AreaView):
         self.pose_label = _big("", 16, bold=False)
         self.count_label = _big("", 34)
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.flag_label = QLabel("")
+        self.flag_label = _big("", 14)
         self.flag_label.setWordWrap(True)
         self.diagram = PoseDiagram()
         self.scan_field = ScanField()
@@ -397,7 +397,14 @@ class TodayChecklistView(AreaView):
             self.next_list.clear()
             self.thumbs.clear()
             return
-        self._show_step(view.active, view, running)
+        active = view.active
+        if active is None and not running and view.upcoming(1):
+            self._show_step(view.upcoming(1)[0], view, False)
+            self.step_title.setText(f"Next: step {view.upcoming(1)[0]['position']} of {len(view.steps)} — "
+                                    f"press {self.start_button.text()}")
+        else:
+            self._show_step(active, view, running)
+
         wanted = max(1, view.images_wanted)
         self.progress.setMaximum(wanted)
         self.progress.setValue(view.images_done)
@@ -420,6 +427,14 @@ class TodayChecklistView(AreaView):
         if running and not self.scan_field.hasFocus() and self.isVisible():
             self.scan_field.setFocus()
 
+    @staticmethod
+    def _to_scan(step: dict[str, Any]) -> str:
+        if step["item"] is None:
+            return f"scan bag {step['bag']}" + (" once the item is out" if step["bag_scanned_at"] else "")
+        if step["bag_scanned_at"]:
+            return f"bag {step['bag']} stays in; scan item {step['item']}"
+        return f"scan bag {step['bag']} and item {step['item']}"
+
     def _show_step(self, step: dict[str, Any] | None, view: cs.SessionView | None = None, running: bool = False) -> None:
         if step is None:
             done = view is not None and view.finished
@@ -435,7 +450,7 @@ class TodayChecklistView(AreaView):
         self.split_badge.setText(step["split"].upper())
         self.split_badge.setStyleSheet("color: white; background: %s; padding: 2px 10px; border-radius: 6px;"
                                        % ("#6a1b9a" if step["split"] == "test" else "#00695c"))
-        bag_ok = step["bag_scanned_at"] is not None or step["confirmed_at"] is not None
+        bag_ok = step["confirmed_at"] is not None or (step["bag_scanned_at"] is not None and step["item"] is not None)
         self.bag_mark.setText("✔" if bag_ok else "☐")
         self.bag_label.setText(f"Bag {step['bag']}  ({step['luggage_type'].replace('_', ' ')}, {step['clutter']} clutter)")
         if step["item"]:
@@ -453,7 +468,7 @@ class TodayChecklistView(AreaView):
         colour = "#1b5e20" if confirmed else "#e65100"
         self.count_label.setStyleSheet(f"color: {colour};")
         flag = f"⚑ {step['flag_reason']}" if step["flag_reason"] else ""
-        state = ("Tags confirmed — scan the images." if confirmed else "Scan the tags to confirm the objects.")
+        state = "Tags confirmed — scan the images." if confirmed else self._to_scan(step).capitalize() + "."
         self.flag_label.setText(f"{state}  {flag}" if running else flag)
 
     def _show_thumbs(self, recent: list[dict[str, Any]]) -> None:

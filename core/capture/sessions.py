@@ -311,7 +311,9 @@ def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanR
         column = f"{kind}_scanned_at"
         now = utc_now()
         changes: dict[str, Any] = {column: now}
-        bag_ok = kind == "bag" or st["bag_scanned_at"] is not None
+        # A clean step after an item in the same bag waits for the bag tag
+        # again: scanned once the item is out.
+        bag_ok = kind == "bag" or (st["bag_scanned_at"] is not None and st["item_id"] is not None)
         item_ok = st["item_id"] is None or kind == "item" or st["item_scanned_at"] is not None
         confirmed = bag_ok and item_ok
         if confirmed and st["confirmed_at"] is None:

@@ -45,8 +45,8 @@ def complete_step_if_full(txn: WriteTransaction, step: dict[str, Any]) -> bool:
 def activate_next_step(txn: WriteTransaction, session_id: int, previous_step_id: int | None) -> int | None:
     """Make the first pending step of a session active; returns its id.
 
-    When it keeps the previous step's bag and item (only the pose changes),
-    the tags scanned for the previous step still hold, so it starts confirmed.
+    A bag that stays in the scanner keeps its scanned tag; when the item
+    stays too (only the pose changes) the step starts confirmed.
     """
     nxt = txn.execute(
         "SELECT id, bag_id, item_id FROM capture_steps WHERE session_id = ? AND status = 'pending' ORDER BY position LIMIT 1",
@@ -58,9 +58,12 @@ def activate_next_step(txn: WriteTransaction, session_id: int, previous_step_id:
     txn.execute("UPDATE capture_steps SET status = 'active' WHERE id = ?", (nxt[0],))
     if previous_step_id is not None:
         txn.execute(
-            """UPDATE capture_steps SET (bag_scanned_at, item_scanned_at, confirmed_at, confirmed_by) =
-                   (SELECT p.bag_scanned_at, p.item_scanned_at, p.confirmed_at, p.confirmed_by
-                    FROM capture_steps p WHERE p.id = ?)
+            """UPDATE capture_steps SET bag_scanned_at = (SELECT p.bag_scanned_at FROM capture_steps p WHERE p.id = ?)
+               WHERE id = ? AND EXISTS (SELECT 1 FROM capture_steps p WHERE p.id = ? AND p.bag_id = ?)""",
+            (previous_step_id, nxt[0], previous_step_id, nxt[1]))
+        txn.execute(
+            """UPDATE capture_steps SET (item_scanned_at, confirmed_at, confirmed_by) =
+                   (SELECT p.item_scanned_at, p.confirmed_at, p.confirmed_by FROM capture_steps p WHERE p.id = ?)
                WHERE id = ? AND EXISTS (SELECT 1 FROM capture_steps p WHERE p.id = ? AND p.confirmed_at IS NOT NULL
                                         AND p.bag_id = ? AND p.item_id IS ?)""",
             (previous_step_id, nxt[0], previous_step_id, nxt[1], nxt[2]))
