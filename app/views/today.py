@@ -89,6 +89,10 @@ def load_today(lab: Lab, scanner: str | None, session_id: int | None) -> TodaySn
     return TodaySnapshot(scanners, sessions, view, recent)
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
 def _big(text: str = "", size: int = 20, bold: bool = True) -> QLabel:
     label = QLabel(text)
     font = label.font()
@@ -468,7 +472,7 @@ class TodayChecklistView(AreaView):
         colour = "#1b5e20" if confirmed else "#e65100"
         self.count_label.setStyleSheet(f"color: {colour};")
         flag = f"⚑ {step['flag_reason']}" if step["flag_reason"] else ""
-        state = "Tags confirmed — scan the images." if confirmed else self._to_scan(step).capitalize() + "."
+        state = "Tags confirmed — scan the images." if confirmed else _sentence(self._to_scan(step))
         self.flag_label.setText(f"{state}  {flag}" if running else flag)
 
     def _show_thumbs(self, recent: list[dict[str, Any]]) -> None:
