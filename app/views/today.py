@@ -505,6 +505,12 @@ class TodayChecklistView(AreaView):
         self._actions.append((work, done))
         self._next_action()
 
+    def _act(self, work: Callable[[int, str], Any], done: Callable[[Any], None]) -> None:
+        """Run ``work(session_id, technician)`` for the session shown, as of now."""
+        session_id, who = self._session_id, self.technician_name
+        if session_id is not None:
+            self._run(lambda: work(session_id, who), done)
+
     def _next_action(self) -> None:
         if self._busy or not self._actions:
             return
@@ -613,8 +619,7 @@ class TodayChecklistView(AreaView):
         self.skip(code, note)
 
     def skip(self, reason: str, note: str = "") -> None:
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.skip_step(self._lab, session_id, reason, who, note),
+        self._act(lambda sid, who: cs.skip_step(self._lab, sid, reason, who, note),
                   lambda nxt: self._say(f"Step skipped ({cs.SKIP_REASONS[reason]}).", INFO_STYLE))
 
     def _flag(self) -> None:
@@ -625,15 +630,13 @@ class TodayChecklistView(AreaView):
             self.flag(text)
 
     def flag(self, text: str) -> None:
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.flag_step(self._lab, session_id, text, who),
+        self._act(lambda sid, who: cs.flag_step(self._lab, sid, text, who),
                   lambda _: self._say(f"Flagged: {text}", INFO_STYLE))
 
     def _take_waiting(self) -> None:
         if not self.waiting_button.isEnabled():
             return
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.assign_waiting(self._lab, session_id, who),
+        self._act(lambda sid, who: cs.assign_waiting(self._lab, sid, who),
                   lambda ids: self._say(f"{len(ids)} waiting image(s) joined this step.", OK_STYLE))
 
     def _retake(self) -> None:
@@ -644,8 +647,7 @@ class TodayChecklistView(AreaView):
         self.retake(image["id"])
 
     def retake(self, image_id: int) -> None:
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.retake_image(self._lab, session_id, image_id, who),
+        self._act(lambda sid, who: cs.retake_image(self._lab, sid, image_id, who),
                   lambda _: self._say(f"Image #{image_id} set aside; its step takes one more.", INFO_STYLE))
 
     def _move_selected(self) -> None:
@@ -661,15 +663,13 @@ class TodayChecklistView(AreaView):
             self.move(image["id"], None if index == 0 else view.steps[index - 1]["id"])
 
     def move(self, image_id: int, step_id: int | None) -> None:
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.reassign_image(self._lab, session_id, image_id, step_id, who),
+        self._act(lambda sid, who: cs.reassign_image(self._lab, sid, image_id, step_id, who),
                   lambda _: self._say(f"Image #{image_id} moved.", INFO_STYLE))
 
     def undo(self) -> None:
         if not self.undo_button.isEnabled():
             return
-        session_id, who = self._session_id, self.technician_name
-        self._run(lambda: cs.undo_last(self._lab, session_id, who), lambda text: self._say(f"Undone: {text}", INFO_STYLE))
+        self._act(lambda sid, who: cs.undo_last(self._lab, sid, who), lambda text: self._say(f"Undone: {text}", INFO_STYLE))
 
     def _close_session(self) -> None:
         view = self._snapshot.view if self._snapshot else None

@@ -31,6 +31,18 @@ def today(qtbot, window, demo_lab, settings):
     return view
 
 
+def open_window(qtbot, lab, settings, technician):
+    """XLab opened again on this workstation, by ``technician``."""
+    win = MainWindow(lab, settings=settings)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.ready, timeout=10_000):
+        win.resize(1366, 768)
+        win.show()
+    win.today.technician.setText(technician)
+    win.today.technician.editingFinished.emit()
+    return win
+
+
 def scan(qtbot, view, tag):
     """A USB scanner types the tag and Enter into the focused field."""
     with qtbot.waitSignal(view.scan_answered, timeout=10_000) as answer:
@@ -145,25 +157,14 @@ def test_reopening_resumes_and_a_second_technician_is_refused(qtbot, today, demo
     view._held = False
     view._heartbeat.stop()
     # a second window, another technician: refused while ana's hold is fresh
-    bo = MainWindow(demo_lab, settings=settings)
-    qtbot.addWidget(bo)
-    with qtbot.waitSignal(bo.ready, timeout=10_000):
-        bo.resize(1366, 768)
-        bo.show()
-    bo.today.technician.setText("bo")
+    bo = open_window(qtbot, demo_lab, settings, "bo")
     qtbot.waitUntil(lambda: bo.today.session_id == session_id, timeout=10_000)
     bo.today.start()
     qtbot.waitUntil(lambda: "being run by ana" in bo.today.feedback.text(), timeout=10_000)
     assert not bo.today.scan_field.isEnabled()
     bo.close()
     # ana opens XLab again: her session resumes at step 2 with its image counted once
-    again = MainWindow(demo_lab, settings=settings)
-    qtbot.addWidget(again)
-    with qtbot.waitSignal(again.ready, timeout=10_000):
-        again.resize(1366, 768)
-        again.show()
-    again.today.technician.setText("ana")
-    again.today.technician.editingFinished.emit()
+    again = open_window(qtbot, demo_lab, settings, "ana")
     # the catalog says ana at this workstation holds it: the checklist picks up where it was
     qtbot.waitUntil(lambda: again.today.scan_field.isEnabled(), timeout=10_000)
     assert again.today.session_id == session_id and again.today.start_button.text() == "Resume session"
