@@ -438,6 +438,100 @@ def cmd_session_checklist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(pairs: Sequence[str]) -> dict[str, list[str]]:
+    where: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        if not sep or not values:
+            raise XLabError(f"--where wants DIMENSION=VALUE[,VALUE...], not '{pair}'")
+        where.setdefault(key, []).extend(v for v in values.split(",") if v)
+    return where
+
+
+def _export_or_print(args: argparse.Namespace, rows: list[dict], columns: Sequence[str] | None = None) -> None:
+    if getattr(args, "export", None):
+        from core.dashboard.export import export_table
+
+        print(f"wrote {export_table(rows, args.export, columns)}")
+    else:
+        _emit(args, rows, rows, columns)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from core.quota.plans import resolve_plan
+    from core.quota.status import quota_status
+
+    with _open_lab(args) as lab:
+        plan = resolve_plan(lab.catalog, args.plan)
+        status = quota_status(lab.catalog, plan["id"])
+        if args.view == "heatmap":
+            from core.dashboard.heatmap import quota_heatmap
+
+            heat = quota_heatmap(status, args.rows, args.cols, args.split, _where(args.where))
+            _export_or_print(args, heat.as_rows())
+            done, target = heat.totals()
+            if not args.json and not args.export:
+                print(f"\n{heat.split}: {done:,} of {target:,} setups")
+        elif args.view == "classes":
+            from core.dashboard.classes import COLUMNS, class_progress
+
+            rows = class_progress(lab.catalog, status)
+            if args.blocking:
+                rows = [r for r in rows if r["blocks"]]
+            _export_or_print(args, rows, COLUMNS)
+        else:
+            from core.dashboard.production import production
+
+            prod = production(lab.catalog, status, args.month)
+            table = {"days": prod.days, "scanners": prod.by_scanner, "stations": prod.by_station,
+                     "technicians": prod.by_technician,
+                     "forecasts": [{"what": f.what, "remaining_images": f.remaining_images,
+                                    "working_days": None if f.working_days is None else round(f.working_days, 1),
+                                    "eta": f.eta} for f in prod.forecasts]}[args.table]
+            _export_or_print(args, table)
+            if not args.json and not args.export:
+                print(f"\n{prod.month}: {prod.month_images:,} images of {prod.settings.monthly_target:,} "
+                      f"({prod.month_target_to_date:,} due by today); recent rate {prod.recent_rate:,.0f} per working day")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from core.dashboard.export import write_report
+
+    with _open_lab(args) as lab:
+        path = write_report(lab, args.output, plan=args.plan, month=args.month, rows=args.rows, cols=args.cols)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from core.dashboard.production import WEEKDAYS, production_settings, set_production_settings
+
+    with _open_lab(args) as lab:
+        if args.monthly_target is not None or args.working_days is not None:
+            days = args.working_days.split(",") if args.working_days is not None else None
+            settings = set_production_settings(lab.catalog, monthly_target=args.monthly_target, working_days=days,
+                                               actor=args.user)
+        else:
+            settings = production_settings(lab.catalog)
+    print(f"monthly target: {settings.monthly_target:,} images; working days: "
+          f"{','.join(WEEKDAYS[d] for d in settings.working_days)}")
+    return 0
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    from core.dashboard.classes import import_kpi_results, kpi_results
+
+    with _open_lab(args) as lab:
+        if args.kpi_command == "import":
+            n = import_kpi_results(lab.catalog, args.file, actor=args.user)
+            print(f"recorded {n} result(s)")
+            return 0
+        rows = kpi_results(lab.catalog)
+    _emit(args, rows)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     from core.demo import create_demo_lab, run_demo_scanners
 
@@ -647,6 +741,51 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--technician", help="who runs the session (default --user or your login)")
         _lab_arg(p)
         p.set_defaults(func=cmd_session_action, action=action)
+
+    dash = sub.add_parser("dashboard", help="the manager's dashboards as tables (or CSV/Excel with --export)")
+    d_sub = dash.add_subparsers(dest="view", required=True, metavar="VIEW")
+    p = d_sub.add_parser("heatmap", help="quota fill for two dimensions, the others as filters")
+    p.add_argument("--rows", default="class", help="class, luggage_type, clutter, scanner_model or pose")
+    p.add_argument("--cols", default="luggage_type")
+    p.add_argument("--split", choices=["test", "train"], default="test")
+    p.add_argument("--where", action="append", default=[], metavar="DIM=V[,V]", help="filter (repeatable)")
+    p2 = d_sub.add_parser("production", help="images per day, per scanner, station, technician; forecasts")
+    p2.add_argument("--month", metavar="YYYY-MM")
+    p2.add_argument("--table", choices=["days", "scanners", "stations", "technicians", "forecasts"], default="days")
+    p3 = d_sub.add_parser("classes", help="per-class ratio progress against the KPIs, with verdicts")
+    p3.add_argument("--blocking", action="store_true", help="only classes that block the next model")
+    for p in (p, p2, p3):
+        p.add_argument("--plan", metavar="NAME", help="quota plan (default: the newest published)")
+        p.add_argument("--export", metavar="FILE", help="write the table as .csv or .xlsx")
+        _json_arg(p)
+        _lab_arg(p)
+        p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("report", help="the weekly PDF report: classes, quota fill, production, forecasts")
+    p.add_argument("-o", "--output", default="xlab-report.pdf", metavar="FILE.pdf")
+    p.add_argument("--plan", metavar="NAME")
+    p.add_argument("--month", metavar="YYYY-MM")
+    p.add_argument("--rows", default="class")
+    p.add_argument("--cols", default="luggage_type")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("settings", help="show or change the monthly production target and working days")
+    p.add_argument("--monthly-target", type=int, metavar="IMAGES")
+    p.add_argument("--working-days", metavar="mon,tue,...")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_settings)
+
+    kpi = sub.add_parser("kpi", help="per-class KPI results on the test set")
+    k_sub = kpi.add_subparsers(dest="kpi_command", required=True, metavar="ACTION")
+    p = k_sub.add_parser("import", help="record results of an evaluation done elsewhere (CSV; all or nothing)")
+    p.add_argument("file")
+    _lab_arg(p)
+    p.set_defaults(func=cmd_kpi)
+    p = k_sub.add_parser("list", help="every recorded result")
+    _json_arg(p)
+    _lab_arg(p)
+    p.set_defaults(func=cmd_kpi)
 
     p = sub.add_parser("demo", help="create the demo lab and run its simulated scanners (with the GUI)")
     p.add_argument("--headless", action="store_true", help="no window: run the scanners in this terminal")

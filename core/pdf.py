@@ -49,6 +49,8 @@ def table(pdf, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Seq
           font_size: float = 9, line_height: float = 6.5) -> None:
     """A bordered table that repeats its header on each page."""
     pdf.set_font(FONT, size=font_size)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_draw_color(0, 0, 0)
     total = pdf.epw
     widths = list(widths or [total / len(header)] * len(header))
     scale = total / sum(widths)

@@ -467,3 +467,36 @@ def m0003(db: Database) -> None:
             "UPDATE capture_steps SET confirmed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), confirmed_by = 'migration' WHERE status = 'active'",
         ],
     )
+
+
+@migrations(name="0004_lab_settings_kpi_results")
+def m0004(db: Database) -> None:
+    _run(
+        db,
+        [
+            # Lab-wide settings a manager changes (monthly target, working days).
+            """CREATE TABLE lab_settings (
+                key TEXT PRIMARY KEY,
+                value_json TEXT NOT NULL,
+                changed_at TEXT NOT NULL,
+                changed_by TEXT NOT NULL)""",
+            # Per-class evaluation results on the test set: from XLab's own runs
+            # or recorded from an evaluation done elsewhere. Counts, not rates,
+            # so the confidence interval can be computed.
+            """CREATE TABLE kpi_results (
+                id INTEGER PRIMARY KEY,
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                run_label TEXT NOT NULL,
+                evaluated_at TEXT NOT NULL,
+                positives INTEGER NOT NULL CHECK (positives >= 0),
+                detected INTEGER NOT NULL CHECK (detected >= 0 AND detected <= positives),
+                negatives INTEGER NOT NULL CHECK (negatives >= 0),
+                false_alarms INTEGER NOT NULL CHECK (false_alarms >= 0 AND false_alarms <= negatives),
+                ratio_step INTEGER,
+                source TEXT NOT NULL DEFAULT 'import',
+                recorded_at TEXT NOT NULL,
+                recorded_by TEXT NOT NULL)""",
+            "CREATE INDEX kpi_results_class ON kpi_results(class_id, evaluated_at)",
+            "CREATE INDEX ingest_events_day ON ingest_events(substr(at, 1, 10), outcome)",
+        ],
+    )

@@ -1,0 +1,131 @@
+"""Per-class ratio progress against the KPIs: the table that says which class
+needs more data and which ones block the next model.
+
+Verdicts, in the order they are checked:
+
+* ``test set incomplete``: fewer test setups than the class's target;
+* ``train incomplete``: fewer train setups than the current ratio step asks;
+* ``awaiting evaluation``: data complete, no KPI result since;
+* ``meets KPI``: the latest result's detection rate reaches the target and
+  its false-alarm rate stays under the maximum;
+* ``needs next step``: the latest result misses; the class goes to the next
+  ratio step (k+1):1.
+
+A class *blocks* the next model when its test or train data is incomplete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from core.catalog import dashboard_store as sql
+from core.catalog import quota_store
+from core.catalog.db import Catalog
+from core.errors import InputFileError, InputProblem, UnknownNameError
+from core.quota.sizing import wilson_interval
+from core.quota.status import QuotaStatus
+
+VERDICTS = ("test set incomplete", "train incomplete", "awaiting evaluation", "meets KPI", "needs next step")
+COLUMNS = ("class_name", "family", "test_done", "test_target", "test_fill", "train_done", "train_target", "ratio",
+           "ratio_step", "detection_rate", "dr_low", "dr_high", "dr_target", "false_alarm_rate", "far_max", "run",
+           "verdict", "blocks")
+
+
+def class_progress(catalog: Catalog, status: QuotaStatus) -> list[dict]:
+    """One row per class of the plan (clean bags excluded), by family and name."""
+    plan_classes = {r["class_name"]: r for r in quota_store.plan_classes(catalog, status.plan_id)}
+    results = sql.latest_kpi_results(catalog)
+    out = []
+    for entry in status.by_class():
+        kpi = plan_classes.get(entry["class_name"])
+        if kpi is None:  # clean bags
+            continue
+        test_done, test_target = entry["test_done"], entry["test_target"]
+        train_done, train_target = entry["train_done"], entry["train_target"]
+        result = results.get(kpi["class_id"])
+        row = {
+            "class_name": entry["class_name"], "family": kpi["family_name"],
+            "test_done": test_done, "test_target": test_target,
+            "test_fill": test_done / test_target if test_target else 1.0,
+            "train_done": train_done, "train_target": train_target,
+            "ratio": train_done / test_done if test_done else 0.0, "ratio_step": kpi["ratio_step"],
+            "dr_target": kpi["detection_rate"], "far_max": kpi["max_false_alarm_rate"],
+            "detection_rate": None, "dr_low": None, "dr_high": None, "false_alarm_rate": None, "run": "",
+        }
+        if result is not None and result["positives"] > 0:
+            row["detection_rate"] = result["detected"] / result["positives"]
+            row["dr_low"], row["dr_high"] = wilson_interval(result["detected"], result["positives"], kpi["confidence"])
+            row["false_alarm_rate"] = result["false_alarms"] / result["negatives"] if result["negatives"] else None
+            row["run"] = f"{result['run_label']} ({result['evaluated_at'][:10]})"
+        row["verdict"] = _verdict(row, result)
+        row["blocks"] = row["verdict"] in ("test set incomplete", "train incomplete")
+        out.append(row)
+    return sorted(out, key=lambda r: (r["family"], r["class_name"]))
+
+
+def _verdict(row: dict, result: dict | None) -> str:
+    if row["test_done"] < row["test_target"]:
+        return "test set incomplete"
+    if row["train_done"] < row["train_target"]:
+        return "train incomplete"
+    if result is None or row["detection_rate"] is None:
+        return "awaiting evaluation"
+    far_ok = row["false_alarm_rate"] is None or row["false_alarm_rate"] <= row["far_max"]
+    return "meets KPI" if row["detection_rate"] >= row["dr_target"] and far_ok else "needs next step"
+
+
+# -- recording KPI results ------------------------------------------------------
+
+KPI_CSV_COLUMNS = ("class", "run", "evaluated_at", "positives", "detected", "negatives", "false_alarms")
+
+
+def import_kpi_results(catalog: Catalog, path: str | Path, *, actor: str | None = None) -> int:
+    """Record per-class results of an evaluation done outside XLab (CSV with
+    columns class, run, evaluated_at, positives, detected, negatives,
+    false_alarms[, ratio_step]); all or nothing, problems by line. Returns rows added."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UnknownNameError(f"no file {path}") from None
+    except UnicodeDecodeError:
+        raise InputFileError([InputProblem(str(path), None, "not UTF-8 text")]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in KPI_CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputFileError([InputProblem(str(path), 1, f"missing column(s): {', '.join(missing)}")])
+    classes = sql.class_ids(catalog)
+    rows, problems = [], []
+    for line, record in enumerate(reader, start=2):
+        try:
+            numbers = {k: int(record[k]) for k in ("positives", "detected", "negatives", "false_alarms")}
+        except (TypeError, ValueError):
+            problems.append(InputProblem(str(path), line, "positives, detected, negatives, false_alarms must be whole numbers"))
+            continue
+        name = (record["class"] or "").strip()
+        if name not in classes:
+            problems.append(InputProblem(str(path), line, f"unknown class '{name}'"))
+            continue
+        if not 0 <= numbers["detected"] <= numbers["positives"] or not 0 <= numbers["false_alarms"] <= numbers["negatives"]:
+            problems.append(InputProblem(str(path), line, "need 0 <= detected <= positives and 0 <= false_alarms <= negatives"))
+            continue
+        when = (record["evaluated_at"] or "").strip()
+        if len(when) < 10:
+            problems.append(InputProblem(str(path), line, "evaluated_at must be a date like 2026-11-20"))
+            continue
+        step = (record.get("ratio_step") or "").strip()
+        rows.append((classes[name], (record["run"] or "").strip() or "external", when, numbers["positives"],
+                     numbers["detected"], numbers["negatives"], numbers["false_alarms"],
+                     int(step) if step.isdigit() else None, "import"))
+    if problems:
+        raise InputFileError(problems)
+    with catalog.write(actor) as txn:
+        sql.insert_kpi_results(txn, rows)
+        txn.audit("import", "kpi_results", path.name, None, {"rows": len(rows)})
+    return len(rows)
+
+
+def kpi_results(catalog: Catalog) -> list[dict]:
+    return sql.kpi_results(catalog)
