@@ -21,6 +21,9 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("XLab")
     app.setOrganizationName("XLab")
+    from app import tasks
+
+    tasks.collect_garbage_on_gui_thread(app)
     try:
         opened = Lab.open(lab)
     except XLabError as exc:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
+from app.views.dashboards import DashboardsView
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.quotas import QuotaPlansView
@@ -24,8 +25,8 @@ from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
-# Areas to come (Production, Datasets, Runs) are added as they work.
-AREAS = ("Today", "Ingest", "Quotas", "Inventory")
+# Areas to come (Datasets, Runs) are added as they work.
+AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory")
 
 
 class MainWindow(QMainWindow):
@@ -44,10 +45,11 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.today = TodayChecklistView(lab, settings=settings)
+        self.dashboards = DashboardsView(lab)
         self.ingest = IngestMonitorPanel(lab)
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)
-        self.areas: dict[str, QWidget] = {"Today": self.today, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -138,4 +140,5 @@ class MainWindow(QMainWindow):
         self.watcher.stop()
         tasks.wait_for_calls(5000)
         self.today.shutdown()
+        self.dashboards.shutdown()
         super().closeEvent(event)

@@ -46,10 +46,12 @@ def fill_colour(fraction: float) -> QColor:
 class RowsModel(QAbstractTableModel):
     SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, columns: Sequence[Column], parent=None):
+    def __init__(self, columns: Sequence[Column], parent=None,
+                 row_colour: Callable[[dict[str, Any]], QColor | None] | None = None):
         super().__init__(parent)
         self.columns = list(columns)
         self.rows: list[dict[str, Any]] = []
+        self.row_colour = row_colour  # background of a whole row (fill columns keep theirs)
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
         self.beginResetModel()
@@ -73,8 +75,12 @@ class RowsModel(QAbstractTableModel):
             return value if value is not None else ""
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole and column.fill and value is not None:
-            return QBrush(fill_colour(float(value)))
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if column.fill and value is not None:
+                return QBrush(fill_colour(float(value)))
+            if self.row_colour is not None:
+                colour = self.row_colour(self.rows[index.row()])
+                return QBrush(colour) if colour is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
             return column.tooltip or None
         return None

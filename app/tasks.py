@@ -10,11 +10,14 @@ thread pool and call back on the GUI thread.
 
 from __future__ import annotations
 
+import gc
+import itertools
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
@@ -166,44 +169,57 @@ def run_task(
     return task.start()
 
 
-class _CallSignals(QObject):
-    done = Signal(object)
-    failed = Signal(object)
+class _Dispatcher(QObject):
+    """One long-lived object on the GUI thread that hands pooled results back.
+
+    Workers only emit its signal; no per-call QObject is created or destroyed
+    across threads (a per-call emitter freed on a worker while its receiver is
+    deleted on the GUI thread crashes Qt).
+    """
+
+    delivered = Signal(int, bool, object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[int, tuple[Callable[[Any], None], Callable[[BaseException], None], QObject]] = {}
+        self._ids = itertools.count()
+        self.delivered.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+
+    def register(self, on_done: Callable[[Any], None], on_failed: Callable[[BaseException], None],
+                 context: QObject) -> int:
+        call_id = next(self._ids)
+        self._pending[call_id] = (on_done, on_failed, context)
+        return call_id
+
+    @Slot(int, bool, object)
+    def _deliver(self, call_id: int, ok: bool, payload: Any) -> None:
+        entry = self._pending.pop(call_id, None)
+        if entry is None:
+            return
+        on_done, on_failed, context = entry
+        if not shiboken6.isValid(context):
+            return  # the view asking is gone
+        (on_done if ok else on_failed)(payload)
 
 
-class _Relay(QObject):
-    """Lives on the GUI thread, so queued deliveries run the callbacks there."""
-
-    def __init__(self, on_done: Callable[[Any], None], on_failed: Callable[[BaseException], None], parent: QObject):
-        super().__init__(parent)
-        self._on_done = on_done
-        self._on_failed = on_failed
-
-    @Slot(object)
-    def deliver(self, result: Any) -> None:
-        self.deleteLater()
-        self._on_done(result)
-
-    @Slot(object)
-    def fail(self, exc: BaseException) -> None:
-        self.deleteLater()
-        self._on_failed(exc)
+_dispatcher: _Dispatcher | None = None
 
 
 class _Call(QRunnable):
-    def __init__(self, fn: Callable[[], Any], signals: _CallSignals):
+    def __init__(self, fn: Callable[[], Any], call_id: int, dispatcher: _Dispatcher):
         super().__init__()
         self._fn = fn
-        self.signals = signals
+        self._id = call_id
+        self._dispatcher = dispatcher
 
     def run(self) -> None:
         try:
             result = self._fn()
         except BaseException as exc:  # noqa: BLE001 - reported to the user
             exc.__xlab_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self.signals.failed.emit(exc)
+            self._dispatcher.delivered.emit(self._id, False, exc)
         else:
-            self.signals.done.emit(result)
+            self._dispatcher.delivered.emit(self._id, True, result)
 
 
 def call(
@@ -214,16 +230,47 @@ def call(
 ) -> None:
     """Run a short read off the GUI thread; ``on_done(result)`` runs on the GUI thread.
 
-    Callbacks are dropped if ``context`` is destroyed first.
+    Call from the GUI thread. Callbacks are dropped if ``context`` is destroyed first.
     """
-    relay = _Relay(on_done, on_failed, context)
-    signals = _CallSignals()
-    signals.done.connect(relay.deliver)
-    signals.failed.connect(relay.fail)
-    relay.signals = signals  # keeps the emitter alive until the result is delivered
-    QThreadPool.globalInstance().start(_Call(fn, signals))
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _Dispatcher()
+    call_id = _dispatcher.register(on_done, on_failed, context)
+    QThreadPool.globalInstance().start(_Call(fn, call_id, _dispatcher))
 
 
 def wait_for_calls(ms: int = 10_000) -> bool:
     """Block until pooled calls finish (shutdown and tests)."""
     return QThreadPool.globalInstance().waitForDone(ms)
+
+
+class _GuiThreadGarbageCollector(QObject):
+    """Python's cyclic garbage collector runs on whichever thread happens to
+    allocate; if that is a worker, a Qt object caught in a cycle is destroyed
+    off the GUI thread and Qt crashes. So automatic collection is off and the
+    GUI thread collects on a timer instead (the approach pyqtgraph recommends)."""
+
+    INTERVAL_MS = 1000
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self._threshold = gc.get_threshold()
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.collect)
+        self._timer.start(self.INTERVAL_MS)
+
+    def collect(self) -> None:
+        g0, g1, g2 = gc.get_count()
+        if g0 > self._threshold[0]:
+            gc.collect(0)
+            if g1 > self._threshold[1]:
+                gc.collect(1)
+                if g2 > self._threshold[2]:
+                    gc.collect(2)
+
+
+def collect_garbage_on_gui_thread(app: QObject) -> None:
+    """Install the GUI-thread garbage collector once per application."""
+    if app.findChild(_GuiThreadGarbageCollector) is None:
+        _GuiThreadGarbageCollector(app)

@@ -125,8 +125,10 @@ class Catalog:
         self.path = path
         self._writer = writer
         self._write_lock = threading.RLock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # One read connection per OS thread. Keyed by thread id, not
+        # threading.local: a Qt pool thread gets a fresh Python thread state
+        # for every task, which would open (and leak) a connection per call.
+        self._readers: dict[int, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
         self._subscribers: list[Callable[[Change], None]] = []
 
@@ -189,12 +191,12 @@ class Catalog:
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for the calling thread (created on first use)."""
-        conn = getattr(self._local, "conn", None)
+        ident = threading.get_ident()
+        conn = self._readers.get(ident)
         if conn is None:
             conn = _connect(self.path, read_only=True)
-            self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                self._readers[ident] = conn
         return conn
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
@@ -254,7 +256,7 @@ class Catalog:
 
     def close(self) -> None:
         with self._readers_lock:
-            for conn in self._readers:
+            for conn in self._readers.values():
                 conn.close()
             self._readers.clear()
         with self._write_lock:

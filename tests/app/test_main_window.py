@@ -14,7 +14,7 @@ from core.quota.plans import CellKey, override_cell
 
 
 def test_only_working_areas_are_offered(window):
-    assert [window.nav.item(i).text() for i in range(window.nav.count())] == list(AREAS) == ["Today", "Ingest", "Quotas", "Inventory"]
+    assert [window.nav.item(i).text() for i in range(window.nav.count())] == list(AREAS) == ["Today", "Dashboards", "Ingest", "Quotas", "Inventory"]
 
 
 def open_quotas(qtbot, window):

@@ -26,7 +26,8 @@ def today(qtbot, window, demo_lab, settings):
     settings.setValue("today/scanner", "SCN-A")
     view.refresh()
     qtbot.waitUntil(lambda: view.session_id is not None and view.scanner == "SCN-A"
-                    and view.session_box.currentData() == view.session_id, timeout=10_000)
+                    and view.session_box.currentData() == view.session_id and view.start_button.isEnabled(),
+                    timeout=10_000)
     window.start_ingest()
     return view
 
