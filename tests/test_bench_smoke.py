@@ -37,3 +37,11 @@ def test_planner_benchmark_smoke(tmp_path):
     assert r["deficit_cells"] > 0 and r["scanners"] == 10
     assert r["steps"] > 0 and r["plan_s"] > 0 and r["baseline_s"] > 0
     assert r["changeovers"]["lower_bound"] <= r["changeovers"]["cost"]
+
+
+def test_dashboard_benchmark_smoke(tmp_path, qapp):
+    from tests.bench import bench_dashboard
+
+    r = bench_dashboard.run(images=3000, classes=3, repeats=1, seconds=3, per_minute=120, root=tmp_path)
+    assert r["cells"] > 0 and r["apply_ms"] > 0 and r["load_ms"] > 0 and r["pandas_ms"] > 0
+    assert r["stall_files"] == 6 and r["stall_ingested"] == 6 and r["stall_ticks"] > 0

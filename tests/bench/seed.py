@@ -46,11 +46,12 @@ def inventory_text(n_classes: int, items_per_class: int = 3, n_bags: int = 60) -
 
 
 def seed_catalog(lab: Lab, n_classes: int, n_images: int, seed: int = 0, chunk: int = 50_000,
-                 items_per_class: int = 3, n_bags: int = 60) -> dict:
-    """Inventory of ``n_classes`` classes, a published plan over it, ``n_images`` image rows."""
+                 items_per_class: int = 3, n_bags: int = 60, mix: dict | None = None) -> dict:
+    """Inventory of ``n_classes`` classes, a published plan over it (``mix``: the
+    plan's deployment mix, default every value of every dimension), ``n_images`` image rows."""
     parsed = parse_inventory(inventory_text(n_classes, items_per_class, n_bags).encode(), "synthetic-inventory.yaml")
     import_inventory(lab.catalog, parsed, actor="bench")
-    spec = PlanSpec(name="bench-plan")
+    spec = PlanSpec(name="bench-plan", mix=mix or {})
     create_plan(lab.catalog, spec, actor="bench")
     publish_plan(lab.catalog, spec.name, actor="bench")
     items = [r["id"] for r in all_rows(lab.catalog, "threat_items")]
