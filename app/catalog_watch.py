@@ -8,7 +8,7 @@ which costs microseconds.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from core.catalog import Catalog, Change
 
@@ -17,11 +17,13 @@ ANY_TABLE = frozenset({"*"})
 
 
 class CatalogWatcher(QObject):
-    changed = Signal(object)  # core.catalog.Change; tables {"*"} when another process wrote
+    changed = Signal(object)  # core.catalog.Change; tables {"*"} when another process wrote; GUI thread
+    _arrived = Signal(object)
 
     def __init__(self, catalog: Catalog, parent: QObject | None = None):
         super().__init__(parent)
         self._catalog = catalog
+        self._arrived.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = catalog.subscribe(self._on_change)
         self._version = catalog.data_version()
         self._timer = QTimer(self)
@@ -29,8 +31,13 @@ class CatalogWatcher(QObject):
         self._timer.start(POLL_MS)
 
     def _on_change(self, change: Change) -> None:
-        # Any thread: emitting a signal of a GUI-thread object queues delivery.
-        self.changed.emit(change)
+        # Any thread: the queued private signal brings the change to the GUI
+        # thread, where ``changed`` is emitted to the views directly.
+        self._arrived.emit((change,))
+
+    @Slot(object)
+    def _deliver(self, wrapped: tuple) -> None:
+        self.changed.emit(wrapped[0])
 
     def _poll(self) -> None:
         version = self._catalog.data_version()

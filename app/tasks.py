@@ -28,6 +28,8 @@ MAX_UPDATES_PER_S = 10
 
 
 class _GeneratorWorker(QObject):
+    # Emitted on the worker thread; payloads travel wrapped in a 1-tuple (a
+    # bare None through a queued ``object`` argument upsets PySide's refcounts).
     progressed = Signal(object)
     finished = Signal(object)
     failed = Signal(object)
@@ -56,17 +58,17 @@ class _GeneratorWorker(QObject):
                 try:
                     step = next(generator)
                 except StopIteration as stop:
-                    self.finished.emit(stop.value)
+                    self.finished.emit((stop.value,))
                     return
                 now = time.monotonic()
                 if now - last_emit >= 1 / MAX_UPDATES_PER_S:
                     last_emit = now
-                    self.progressed.emit(step)
+                    self.progressed.emit((step,))
         except BaseException as exc:  # noqa: BLE001 - reported to the user, never lost
             exc.__xlab_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
             if generator is not None:
                 generator.close()
-            self.failed.emit(exc)
+            self.failed.emit((exc,))
         finally:
             # Directly, not by a queued signal: the GUI thread may be blocked in wait().
             self.thread().quit()
@@ -87,11 +89,33 @@ class GeneratorTask(QObject):
         self._worker = _GeneratorWorker(factory)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
-        self._worker.progressed.connect(self.progressed)
-        self._worker.finished.connect(self.finished)
-        self._worker.failed.connect(self.failed)
-        self._worker.cancelled.connect(self.cancelled)
-        self._thread.finished.connect(self.ended)
+        # Cross-thread deliveries land in decorated slots on this (GUI-thread)
+        # object, which re-emit on the GUI thread.
+        self._worker.progressed.connect(self._progressed, Qt.ConnectionType.QueuedConnection)
+        self._worker.finished.connect(self._finished, Qt.ConnectionType.QueuedConnection)
+        self._worker.failed.connect(self._failed, Qt.ConnectionType.QueuedConnection)
+        self._worker.cancelled.connect(self._cancelled, Qt.ConnectionType.QueuedConnection)
+        self._thread.finished.connect(self._ended, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(object)
+    def _progressed(self, wrapped: tuple) -> None:
+        self.progressed.emit(wrapped[0])
+
+    @Slot(object)
+    def _finished(self, wrapped: tuple) -> None:
+        self.finished.emit(wrapped[0])
+
+    @Slot(object)
+    def _failed(self, wrapped: tuple) -> None:
+        self.failed.emit(wrapped[0])
+
+    @Slot()
+    def _cancelled(self) -> None:
+        self.cancelled.emit()
+
+    @Slot()
+    def _ended(self) -> None:
+        self.ended.emit()
 
     @property
     def running(self) -> bool:
@@ -192,7 +216,8 @@ class _Dispatcher(QObject):
         return call_id
 
     @Slot(int, bool, object)
-    def _deliver(self, call_id: int, ok: bool, payload: Any) -> None:
+    def _deliver(self, call_id: int, ok: bool, wrapped: tuple) -> None:
+        payload = wrapped[0]  # wrapped: never a bare None across threads
         entry = self._pending.pop(call_id, None)
         if entry is None:
             return
@@ -217,9 +242,9 @@ class _Call(QRunnable):
             result = self._fn()
         except BaseException as exc:  # noqa: BLE001 - reported to the user
             exc.__xlab_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
-            self._dispatcher.delivered.emit(self._id, False, exc)
+            self._dispatcher.delivered.emit(self._id, False, (exc,))
         else:
-            self._dispatcher.delivered.emit(self._id, True, result)
+            self._dispatcher.delivered.emit(self._id, True, (result,))
 
 
 def call(
