@@ -103,3 +103,23 @@ def test_call_delivers_on_the_gui_thread(qtbot):
     qtbot.waitUntil(lambda: "result" in where, timeout=5000)
     assert where["thread"] == threading.get_ident()
     assert where["result"] != threading.get_ident()
+
+
+def test_qt_calling_python_keeps_none_alive():
+    """Guards the PySide6 pin: a build that loses a reference to None on each
+    call from Qt into Python aborts a window within minutes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from PySide6.QtCore import QCoreApplication, QTimer\n"
+        "app = QCoreApplication([])\n"
+        "t = QTimer(); t.setInterval(0); t.timeout.connect(lambda: None); t.start()\n"
+        "before = sys.getrefcount(None); end = time.time() + 0.5\n"
+        "while time.time() < end: app.processEvents()\n"
+        "sys.exit(0 if sys.getrefcount(None) >= before - 100 else 3)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-500:]
