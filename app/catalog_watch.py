@@ -2,8 +2,9 @@
 
 Writes made in this process arrive through ``Catalog.subscribe`` (called on
 the writing thread, relayed here as a queued signal). Writes from other
-processes (ingest, a CLI) are noticed by polling ``PRAGMA data_version``,
-which costs microseconds.
+processes (ingest, a CLI) are noticed by polling ``PRAGMA data_version`` on
+the writer connection, which costs microseconds and ignores this process's
+own commits.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class CatalogWatcher(QObject):
         self._catalog = catalog
         self._arrived.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = catalog.subscribe(self._on_change)
-        self._version = catalog.data_version()
+        self._version = catalog.outside_version()
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._poll)
         self._timer.start(POLL_MS)
@@ -40,11 +41,10 @@ class CatalogWatcher(QObject):
         self.changed.emit(wrapped[0])
 
     def _poll(self) -> None:
-        version = self._catalog.data_version()
-        if version != self._version:
+        # Only another program's writes: this process's are announced already.
+        version = self._catalog.outside_version()
+        if version is not None and version != self._version:
             self._version = version
-            # Also fires after this process's own writes (already announced);
-            # a second refresh is cheap, a missed external write is not.
             self.changed.emit(Change(ANY_TABLE, "changed by another program"))
 
     def stop(self) -> None:

@@ -293,9 +293,24 @@ class _GuiThreadGarbageCollector(QObject):
                 gc.collect(1)
                 if g2 > self._threshold[2]:
                     gc.collect(2)
+                    # What survived a full collection is long-lived (caches, the
+                    # window): freeze it, so later full collections scan only
+                    # what is new and never stall the window for long.
+                    gc.freeze()
 
 
 def collect_garbage_on_gui_thread(app: QObject) -> None:
     """Install the GUI-thread garbage collector once per application."""
     if app.findChild(_GuiThreadGarbageCollector) is None:
         _GuiThreadGarbageCollector(app)
+
+
+GIL_SWITCH_S = 0.001
+
+
+def favour_the_gui_thread() -> None:
+    """Workers (ingest, dashboard reads) hand the interpreter back every 1 ms
+    instead of 5, so the window never waits long for its turn."""
+    import sys
+
+    sys.setswitchinterval(GIL_SWITCH_S)

@@ -569,6 +569,7 @@ class DashboardsView(AreaView):
         self._loading = False
         self._last_load = 0.0
         self.snapshot: DashboardSnapshot | None = None
+        self._dirty: set[int] = set()
         self.last_apply_ms = 0.0
         self.plan_box = QComboBox()
         self.plan_box.currentIndexChanged.connect(lambda _i: self.refresh())
@@ -605,6 +606,7 @@ class DashboardsView(AreaView):
         self.tabs.addTab(self.classes, "Classes")
         self.heatmap.changed.connect(self.refresh)
         self.production.changed.connect(self.refresh)
+        self.tabs.currentChanged.connect(self._apply_current)
 
     def shutdown(self) -> None:
         """Window closing: take the charts out of pyqtgraph's registry of views
@@ -648,15 +650,27 @@ class DashboardsView(AreaView):
             self.plan_box.addItem(f"{p['name']} v{p['version']}", p["id"])
         self.plan_box.setCurrentIndex(max(0, self.plan_box.findData(snap.plan_id)))
         self.plan_box.blockSignals(False)
-        self.heatmap.show_heatmap(snap.status, snap.heatmap)
-        self.production.show_production(snap.production)
-        self.classes.show_classes(snap.classes)
+        # Only the tab on screen is filled now; the others when they are shown.
+        self._dirty = {0, 1, 2}
+        self._apply_current()
         self.last_apply_ms = (time.perf_counter() - t0) * 1000
         self.status.setText(f"updated {time.strftime('%H:%M:%S')} (read {snap.load_ms:.0f} ms)")
         if self._stale:
             self._throttle.start(MIN_REFRESH_MS)
         else:
             self.loaded.emit()
+
+    def _apply_current(self, _index: int = 0) -> None:
+        snap, index = self.snapshot, self.tabs.currentIndex()
+        if snap is None or index not in self._dirty:
+            return
+        self._dirty.discard(index)
+        if index == 0:
+            self.heatmap.show_heatmap(snap.status, snap.heatmap)
+        elif index == 1:
+            self.production.show_production(snap.production)
+        else:
+            self.classes.show_classes(snap.classes)
 
     def _report(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save report", f"xlab-report-{date.today()}.pdf", "PDF (*.pdf)")

@@ -213,6 +213,17 @@ class Catalog:
         """Changes when any connection, in any process, commits a write."""
         return self.reader().execute("PRAGMA data_version").fetchone()[0]
 
+    def outside_version(self) -> int | None:
+        """Changes only when another process commits (this process's writes all go
+        through the one writer connection, whose data_version ignores its own
+        commits); None when the writer is busy right now (ask again later)."""
+        if not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            return self._writer.execute("PRAGMA data_version").fetchone()[0]
+        finally:
+            self._write_lock.release()
+
     # -- writing ------------------------------------------------------------
 
     @contextlib.contextmanager

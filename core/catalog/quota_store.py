@@ -99,6 +99,14 @@ def cells_in_txn(txn: WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
     ))
 
 
+def plan_class_kpis(catalog: Catalog, plan_id: int) -> list[dict[str, Any]]:
+    """Per-class KPI rows of a plan with class and family names (no cell totals: cheap)."""
+    return [dict(r) for r in catalog.query(
+        """SELECT pc.*, c.name AS class_name, f.name AS family_name FROM quota_plan_classes pc
+           JOIN threat_classes c ON c.id = pc.class_id JOIN threat_families f ON f.id = c.family_id
+           WHERE pc.plan_id = ?""", (plan_id,))]
+
+
 def plan_classes(catalog: Catalog, plan_id: int) -> list[dict[str, Any]]:
     return [
         dict(r)

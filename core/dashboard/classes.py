@@ -35,7 +35,7 @@ COLUMNS = ("class_name", "family", "test_done", "test_target", "test_fill", "tra
 
 def class_progress(catalog: Catalog, status: QuotaStatus) -> list[dict]:
     """One row per class of the plan (clean bags excluded), by family and name."""
-    plan_classes = {r["class_name"]: r for r in quota_store.plan_classes(catalog, status.plan_id)}
+    plan_classes = {r["class_name"]: r for r in quota_store.plan_class_kpis(catalog, status.plan_id)}
     results = sql.latest_kpi_results(catalog)
     out = []
     for entry in status.by_class():

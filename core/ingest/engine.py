@@ -89,6 +89,15 @@ def lab_scanners(lab: Lab) -> dict[str, ScannerInfo]:
     return out
 
 
+def _lower_priority() -> None:
+    """Decode workers yield the CPU to the window and the scanners' writers:
+    ingest keeps up with a burst a little later rather than freeze the GUI."""
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):
+        pass
+
+
 class Ingestor:
     """Commits prepared files. One per process; use it from one thread."""
 
@@ -128,7 +137,8 @@ class Ingestor:
             return future
         if self._pool is None:
             # spawn, not fork: the GUI process has threads that fork would copy half-way.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_lower_priority)
         return self._pool.submit(prepare, *args)
 
     def close(self) -> None:

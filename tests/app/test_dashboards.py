@@ -73,6 +73,7 @@ def test_heatmap_shows_what_pandas_computes_and_a_click_lists_the_cell(qtbot, da
     from app.views.dashboards import export_chart_png, export_rows
     from app import tasks
 
+    view.tabs.setCurrentWidget(view.classes)  # a tab is filled when it is shown
     export_rows(view, h.heat.as_rows(), str(tmp_path / "fill.xlsx"))
     export_rows(view, view.classes.model.rows, str(tmp_path / "classes.csv"))
     assert tasks.wait_for_calls(20_000)
@@ -88,6 +89,7 @@ def test_heatmap_shows_what_pandas_computes_and_a_click_lists_the_cell(qtbot, da
 def test_production_and_classes_tabs_match_pandas(qtbot, dashboards, seeded, tmp_path):
     view = dashboards
     p = view.production
+    view.tabs.setCurrentWidget(p)
     p.month_box.addItem("2026-03", "2026-03")
     p.month_box.setCurrentIndex(p.month_box.findData("2026-03"))
     reload(qtbot, view)
@@ -110,6 +112,7 @@ def test_production_and_classes_tabs_match_pandas(qtbot, dashboards, seeded, tmp
     assert target[-1] == 90_000
     # classes: verdicts; blocking classes only
     c = view.classes
+    view.tabs.setCurrentWidget(c)
     status_rows = {r["class_name"]: r for r in c.model.rows}
     cells = pandas_cells(seeded, view.snapshot.plan_id)
     per_class = cells[cells.class_name != "(clean)"].groupby("class_name")[["test_target", "test_done"]].sum()
