@@ -69,9 +69,9 @@ def _pct(v: Any) -> str:
 
 
 CLASS_COLUMNS = [
-    Column("class_name", "Class"), Column("family", "Family"),
-    Column("test_done", "Test"), Column("test_target", "Test target"),
+    Column("class_name", "Class"), Column("verdict", "Verdict"),
     Column("test_fill", "Test fill", percent, fill=True),
+    Column("test_done", "Test"), Column("test_target", "Test target"),
     Column("train_done", "Train"), Column("train_target", "Train target"),
     Column("ratio", "Train:test", lambda v: f"{v:.2f}"),
     Column("ratio_step", "Step", lambda v: f"{v}:1", tooltip="The ratio step the class is on"),
@@ -79,7 +79,7 @@ CLASS_COLUMNS = [
     Column("dr_low", "95% CI low", _pct), Column("dr_high", "95% CI high", _pct),
     Column("dr_target", "Target", _pct),
     Column("false_alarm_rate", "False alarms", _pct), Column("far_max", "Max FA", _pct),
-    Column("run", "Run"), Column("verdict", "Verdict"),
+    Column("run", "Run"), Column("family", "Family"),
 ]
 CELL_COLUMNS = [
     Column("class_name", "Class"), Column("luggage_type", "Luggage"), Column("clutter_level", "Clutter"),
@@ -536,6 +536,7 @@ class ClassProgressView(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         self._rows: list[dict] = []
+        self._sized = False
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.blocking)
@@ -552,6 +553,9 @@ class ClassProgressView(QWidget):
     def _show(self) -> None:
         rows = [r for r in self._rows if r["blocks"]] if self.blocking.isChecked() else self._rows
         self.model.set_rows(rows)
+        if rows and not self._sized:
+            self._sized = True
+            self.table.resizeColumnsToContents()
         counts = {v: sum(1 for r in self._rows if r["verdict"] == v) for v in class_dash.VERDICTS}
         blocking = sum(1 for r in self._rows if r["blocks"])
         self.summary.setText(f"{len(self._rows)} classes · {blocking} block the next model (red: test set "
@@ -572,6 +576,7 @@ class DashboardsView(AreaView):
         self._dirty: set[int] = set()
         self.last_apply_ms = 0.0
         self.plan_box = QComboBox()
+        self.plan_box.setMinimumWidth(220)
         self.plan_box.currentIndexChanged.connect(lambda _i: self.refresh())
         self.report_button = QPushButton("PDF report…")
         self.report_button.setToolTip("The whole dashboard as one PDF for the weekly meeting")
