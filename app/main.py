@@ -23,7 +23,6 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     app.setOrganizationName("XLab")
     from app import tasks
 
-    tasks.collect_garbage_on_gui_thread(app)
     tasks.favour_the_gui_thread()
     try:
         opened = Lab.open(lab)

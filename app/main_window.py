@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
     def _first_load(self) -> None:
         if not self._announced:
             self._announced = True
+            tasks.freeze_long_lived()
             self.ready.emit()
 
     def show_area(self, name: str) -> QWidget:

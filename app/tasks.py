@@ -10,7 +10,6 @@ thread pool and call back on the GUI thread.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import time
 import traceback
@@ -269,42 +268,6 @@ def wait_for_calls(ms: int = 10_000) -> bool:
     return QThreadPool.globalInstance().waitForDone(ms)
 
 
-class _GuiThreadGarbageCollector(QObject):
-    """Python's cyclic garbage collector runs on whichever thread happens to
-    allocate; if that is a worker, a Qt object caught in a cycle is destroyed
-    off the GUI thread and Qt crashes. So automatic collection is off and the
-    GUI thread collects on a timer instead (the approach pyqtgraph recommends)."""
-
-    INTERVAL_MS = 1000
-
-    def __init__(self, parent: QObject):
-        super().__init__(parent)
-        self._threshold = gc.get_threshold()
-        gc.disable()
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.collect)
-        self._timer.start(self.INTERVAL_MS)
-
-    def collect(self) -> None:
-        g0, g1, g2 = gc.get_count()
-        if g0 > self._threshold[0]:
-            gc.collect(0)
-            if g1 > self._threshold[1]:
-                gc.collect(1)
-                if g2 > self._threshold[2]:
-                    gc.collect(2)
-                    # What survived a full collection is long-lived (caches, the
-                    # window): freeze it, so later full collections scan only
-                    # what is new and never stall the window for long.
-                    gc.freeze()
-
-
-def collect_garbage_on_gui_thread(app: QObject) -> None:
-    """Install the GUI-thread garbage collector once per application."""
-    if app.findChild(_GuiThreadGarbageCollector) is None:
-        _GuiThreadGarbageCollector(app)
-
-
 GIL_SWITCH_S = 0.001
 
 
@@ -314,3 +277,12 @@ def favour_the_gui_thread() -> None:
     import sys
 
     sys.setswitchinterval(GIL_SWITCH_S)
+
+
+def freeze_long_lived() -> None:
+    """Move what exists now (modules, the window, loaded caches) out of the
+    cycle collector's way: a full collection then scans only newer objects and
+    never holds the interpreter (and so the window) for long."""
+    import gc
+
+    gc.freeze()

@@ -648,7 +648,10 @@ class DashboardsView(AreaView):
     def _loaded(self, snap: DashboardSnapshot) -> None:
         t0 = time.perf_counter()
         self._loading = False
+        first = self.snapshot is None
         self.snapshot = snap
+        if first:
+            tasks.freeze_long_lived()  # the quota status caches are loaded now
         self.plan_box.blockSignals(True)
         self.plan_box.clear()
         for p in snap.plans:

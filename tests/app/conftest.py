@@ -3,12 +3,6 @@ import pytest
 from app import tasks
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _gui_thread_garbage(qapp):
-    """As in the application: Python's cycle collector runs on the GUI thread only."""
-    tasks.collect_garbage_on_gui_thread(qapp)
-
-
 @pytest.fixture(autouse=True)
 def _no_leaked_threads(qtbot):
     """Every pooled read must have finished by the end of a test."""

@@ -50,7 +50,6 @@ def refresh(lab, repeats: int) -> dict:
     from core.quota.plans import resolve_plan
 
     app = QApplication.instance() or QApplication([])
-    tasks.collect_garbage_on_gui_thread(app)
     plan_id = resolve_plan(lab.catalog, "bench-plan")["id"]
     view = DashboardsView(lab)
     view.resize(1366, 720)
@@ -92,7 +91,6 @@ def stall(lab_root: Path, seconds: float, per_minute: float, area: str = "Dashbo
     from core.lab import Lab
 
     app = QApplication.instance() or QApplication([])
-    tasks.collect_garbage_on_gui_thread(app)
     tasks.favour_the_gui_thread()  # as app.main does
     lab = Lab.open(lab_root)
     settings = QSettings(str(lab_root / "bench-settings.ini"), QSettings.Format.IniFormat)
@@ -145,6 +143,18 @@ def stall(lab_root: Path, seconds: float, per_minute: float, area: str = "Dashbo
     applies: list[float] = []
 
     slow: list[tuple[float, float]] = []
+    import gc
+
+    gc_ms: list[tuple[int, float]] = []
+    gc_start = [0.0]
+
+    def gc_watch(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        else:
+            gc_ms.append((info["generation"], (time.perf_counter() - gc_start[0]) * 1000))
+
+    gc.callbacks.append(gc_watch)
 
     def tick() -> None:
         now = clock.nsecsElapsed()
@@ -172,13 +182,16 @@ def stall(lab_root: Path, seconds: float, per_minute: float, area: str = "Dashbo
         app.processEvents()
         time.sleep(0.001)
     timer.stop()
+    gc.callbacks.remove(gc_watch)
     ingested = lab.catalog.query_one("SELECT COUNT(*) AS n FROM ingest_events WHERE outcome = 'ingested'")["n"]
     window.close()
     lab.close()
     over = sorted(gaps)
     return {"seconds": seconds, "files": count, "ingested": ingested, "ticks": len(gaps),
             "max_stall_ms": max(gaps) - 5 if gaps else 0.0, "p99_gap_ms": over[int(len(over) * 0.99)] if over else 0.0,
-            "slow_ticks": slow, "ingest_start_s": startup_s, "refreshes": refreshes[0], "apply_median_ms": statistics.median(applies) if applies else 0.0}
+            "slow_ticks": slow, "ingest_start_s": startup_s,
+            "gc_max_ms": max((ms for _, ms in gc_ms), default=0.0), "gc_runs": len(gc_ms),
+            "gc_slow": sorted(gc_ms, key=lambda g: -g[1])[:5], "refreshes": refreshes[0], "apply_median_ms": statistics.median(applies) if applies else 0.0}
 
 
 def run(images: int = 2_000_000, classes: int = 200, repeats: int = 5, seconds: float = 60.0,
@@ -223,6 +236,7 @@ def main(argv=None) -> int:
           f"{r['stall_ingest_start_s']:.1f} s after it was started)")
     worst = sorted(r["stall_slow_ticks"], key=lambda t: -t[1])[:5]
     print(f"  timer gaps over 30 ms (s into the run, ms): {worst or 'none'}")
+    print(f"  garbage collections (any thread): {r['stall_gc_runs']}, slowest (generation, ms): {r['stall_gc_slow']}")
     return 0
 
 
