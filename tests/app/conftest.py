@@ -21,12 +21,8 @@ def settings(tmp_path):
 @pytest.fixture
 def window(qtbot, demo_lab, settings):
     """The main window on a demo lab, shown at 1366x768 with its first area loaded."""
-    from app.main_window import MainWindow
+    from tests.app.helpers import show_window
 
-    win = MainWindow(demo_lab, settings=settings)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.ready, timeout=10_000):
-        win.resize(1366, 768)
-        win.show()
+    win = show_window(qtbot, demo_lab, settings)
     yield win
     win.close()

@@ -4,9 +4,9 @@ computations, clicks, exports that open again, live updates."""
 import pandas as pd
 import pytest
 
-from app.main_window import MainWindow
 from core.catalog.images import insert_images
 from core.lab import Lab
+from tests.app.helpers import show_window
 from tests.bench.seed import seed_catalog
 from tests.core.test_dashboard import pandas_cells
 
@@ -21,11 +21,7 @@ def seeded(tmp_path):
 
 @pytest.fixture
 def dashboards(qtbot, seeded, settings):
-    win = MainWindow(seeded, settings=settings)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.ready, timeout=10_000):
-        win.resize(1366, 768)
-        win.show()
+    win = show_window(qtbot, seeded, settings)
     view = win.show_area("Dashboards")
     qtbot.waitUntil(lambda: view.snapshot is not None and view.heatmap.heat is not None, timeout=20_000)
     yield view

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from PySide6.QtCore import Qt
 
-from app.main_window import MainWindow
+from tests.app.helpers import show_window
 from core.capture import sessions as cs
 from core.capture.planner import PlanOptions, plan_captures
 from core.simulator.scanner import session_setups, simulate
@@ -34,11 +34,7 @@ def today(qtbot, window, demo_lab, settings):
 
 def open_window(qtbot, lab, settings, technician):
     """XLab opened again on this workstation, by ``technician``."""
-    win = MainWindow(lab, settings=settings)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.ready, timeout=10_000):
-        win.resize(1366, 768)
-        win.show()
+    win = show_window(qtbot, lab, settings)
     win.today.technician.setText(technician)
     win.today.technician.editingFinished.emit()
     return win
