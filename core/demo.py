@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.catalog.records import all_rows
+from core.errors import XLabError
 from core.inventory import import_inventory
 from core.lab import Lab
 from core.progress import Progress
@@ -109,12 +110,16 @@ def run_demo_scanners(
     turn = 0
     last_done = [0] * len(streams)
     stop = threading.Event()
-    ingest = threading.Thread(target=_ingest_until, args=(lab, stop), daemon=True, name="demo-ingest") if with_ingest else None
+    failure: list[BaseException] = []
+    ingest = (threading.Thread(target=_ingest_until, args=(lab, stop, failure), daemon=True, name="demo-ingest")
+              if with_ingest else None)
     if ingest is not None:
         ingest.start()
     next_at = time.monotonic()
     try:
         while streams and (count is None or written < count):
+            if failure:
+                raise XLabError(f"ingest stopped: {failure[0]}") from failure[0]
             index = turn % len(streams)
             turn += 1
             delay = next_at - time.monotonic()
@@ -135,7 +140,7 @@ def run_demo_scanners(
             ingest.join(30)
 
 
-def _ingest_until(lab: Lab, stop: threading.Event) -> None:
+def _ingest_until(lab: Lab, stop: threading.Event, failure: list[BaseException]) -> None:
     from core.ingest.engine import watch
 
     progress = watch(lab)
@@ -143,5 +148,7 @@ def _ingest_until(lab: Lab, stop: threading.Event) -> None:
         for _ in progress:
             if stop.is_set():
                 break
+    except BaseException as exc:  # noqa: BLE001 - reported by the scanner loop
+        failure.append(exc)
     finally:
         progress.close()
