@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
-from app.views.dashboards import DashboardsView
+from app.views.dashboards_area import DashboardsView
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.quotas import QuotaPlansView

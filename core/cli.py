@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from core.errors import XLabError
-from core.progress import Progress
+from core.progress import Progress, run_to_end
 
 GuiLauncher = Callable[[argparse.Namespace], int]
 
@@ -320,7 +320,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         scanners=tuple(args.scanner or ()), splits=("train", "test") if args.train_first else ("test", "train"),
         test_share=args.test_share, dry_run=args.dry_run)
     with _open_lab(args) as lab:
-        plan = _result(plan_captures(lab, options, actor=args.user))
+        plan = run_to_end(plan_captures(lab, options, actor=args.user))
     report = plan.report
     if args.json:
         print(json.dumps({"capture_plan_id": plan.id, **report}, indent=1, default=str))
@@ -342,15 +342,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing saved")
     return 0
-
-
-def _result(generator):
-    """Run a core generator to its end and return its value."""
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _technician(args: argparse.Namespace) -> str:

@@ -12,7 +12,7 @@ from core.catalog.records import all_rows
 from core.errors import XLabError
 from core.inventory import import_inventory
 from core.lab import Lab
-from core.progress import Progress
+from core.progress import Progress, run_to_end
 from core.quota.plans import create_plan, publish_plan
 from core.quota.spec import read_plan_spec
 from core.resources import resource
@@ -45,9 +45,8 @@ def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_se
         create_plan(lab.catalog, spec, actor=actor)
         publish_plan(lab.catalog, spec.name, actor=actor)
     if plan_sessions and not list_sessions(lab, include_closed=False):
-        for _ in plan_captures(lab, PlanOptions(quota_plan=spec.name, start=date.today(), shifts=1, weekends=True),
-                               actor=actor):
-            pass
+        run_to_end(plan_captures(lab, PlanOptions(quota_plan=spec.name, start=date.today(), shifts=1, weekends=True),
+                                 actor=actor))
     return lab
 
 

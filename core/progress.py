@@ -7,7 +7,9 @@ between two yields must leave the catalog consistent.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,12 @@ class Progress:
         if not self.total:
             return None
         return min(1.0, self.done / self.total)
+
+
+def run_to_end(generator: Iterator[Progress]) -> Any:
+    """Drive a core generator to its end (no progress shown); returns its return value."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value

@@ -47,6 +47,7 @@ from app.dialogs import show_error
 from app.views.area import AreaView
 from app.views.pose_diagram import PoseDiagram
 from core.capture import sessions as cs
+from core.catalog import ingest_store
 from core.lab import Lab
 
 RELEVANT = ("capture_sessions", "capture_steps", "images", "split_pools", "*")
@@ -80,7 +81,7 @@ class TodaySnapshot:
 
 
 def load_today(lab: Lab, scanner: str | None, session_id: int | None) -> TodaySnapshot:
-    scanners = [dict(r) for r in lab.catalog.query("SELECT name, station FROM scanners ORDER BY name")]
+    scanners = ingest_store.scanners(lab.catalog)
     sessions = cs.list_sessions(lab, scanner=scanner) if scanner else []
     if session_id not in {s["id"] for s in sessions}:
         session_id = None

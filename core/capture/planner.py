@@ -209,10 +209,8 @@ def plan_captures(lab: Lab, options: PlanOptions = PlanOptions(), *, actor: str 
     used = {tuple(r) for r in sql.existing_setups(catalog)}
     used.update(tuple(r) for r in sql.skipped_setups(catalog))
     committed = sql.committed_steps(catalog)
-    in_progress = defaultdict(int)  # (split, class?) counted per setup key below
-    for _, _, _, split, model, bag, item, pose in committed:
-        used.add((split, model, bag, item, pose))
-        in_progress[(split, model, bag, item, pose)] += 1
+    in_progress = {(split, model, bag, item, pose) for _, _, _, split, model, bag, item, pose in committed}
+    used |= in_progress
     yield Progress(1, 4, "choosing setups")
 
     # How many setups of each cell the started sessions will still deliver.
@@ -223,12 +221,6 @@ def plan_captures(lab: Lab, options: PlanOptions = PlanOptions(), *, actor: str 
         lt, clutter = bag_stratum[bag]
         pending[(split, item_class.get(item, 0) if item else 0, lt, clutter, model, pose)] += 1
 
-    item_use: dict[int, int] = defaultdict(int)
-    bag_use: dict[int, int] = defaultdict(int)
-    for split, model, bag, item, pose in used:
-        bag_use[bag] += 1
-        if item:
-            item_use[item] += 1
     cursors: dict[tuple, int] = defaultdict(int)
     setups: list[PlannedStep] = []
     unplannable = []
@@ -249,7 +241,7 @@ def plan_captures(lab: Lab, options: PlanOptions = PlanOptions(), *, actor: str 
                                     "reason": f"no {split}-pool {what}"})
                 continue
             planned = _choose(split, class_id, lt, clutter, model, pose_id, deficit, items, bags, used, cursors,
-                              item_use, bag_use, setups, ips)
+                              setups, ips)
             if planned < deficit:
                 unplannable.append({"cell_id": cell_id, "split": split, "missing": deficit - planned,
                                     "reason": f"every {split}-pool item x bag at this pose is used up "
@@ -291,7 +283,7 @@ def plan_captures(lab: Lab, options: PlanOptions = PlanOptions(), *, actor: str 
     return CapturePlan(plan_id, plan["id"], sessions, report)
 
 
-def _choose(split, class_id, lt, clutter, model, pose_id, deficit, items, bags, used, cursors, item_use, bag_use,
+def _choose(split, class_id, lt, clutter, model, pose_id, deficit, items, bags, used, cursors,
             out: list[PlannedStep], ips: int) -> int:
     """Add up to ``deficit`` new setups of one cell to ``out``; returns how many.
 
@@ -318,8 +310,6 @@ def _choose(split, class_id, lt, clutter, model, pose_id, deficit, items, bags, 
                 cursors[item_key] += 1
             continue
         used.add(key)
-        item_use[item] += 1
-        bag_use[bag] += 1
         out.append(PlannedStep(bag, item, pose_id, split, ips, model))
         cursors[item_key] += 1
         cursors[bag_key] += 1

@@ -44,6 +44,8 @@ SKIP_REASONS = {
     "other": "other",
 }
 UNDOABLE = ("scan", "skip", "flag", "retake", "reassign", "assign_waiting")
+# A step whose objects may have left the scanner: its tags must be scanned again.
+UNCONFIRMED = {"bag_scanned_at": None, "item_scanned_at": None, "confirmed_at": None, "confirmed_by": None}
 
 
 class SessionError(XLabError):
@@ -203,10 +205,7 @@ def start_session(lab: Lab, session_id: int, technician: str, *, host: str | Non
             if not take_over:
                 raise SessionBusyError(f"session #{session_id} on {row['scanner']} was left by {where}; "
                                        "take it over to continue it")
-        other = txn.execute(
-            "SELECT id, held_by, held_host, held_seen_at FROM capture_sessions WHERE scanner_id = ? AND id != ?"
-            " AND status = 'open' AND held_by IS NOT NULL", (row["scanner_id"], session_id)).fetchall()
-        for oid, by, at_host, seen in other:
+        for oid, by, at_host, seen in sql.other_holders(txn, row["scanner_id"], session_id):
             if (by, at_host) != (technician, host) and _ago(seen) < HOLD_TIMEOUT_S:
                 raise SessionBusyError(f"{row['scanner']} is running session #{oid} by {by} at {at_host}; "
                                        "one session per scanner at a time")
@@ -224,9 +223,7 @@ def heartbeat(lab: Lab, session_id: int, technician: str, *, host: str | None = 
     """Record that the holder is still there; raises if someone took the session over."""
     host = host or host_name()
     with lab.catalog.write(technician) as txn:
-        cursor = txn.execute("UPDATE capture_sessions SET held_seen_at = ? WHERE id = ? AND held_by = ? AND held_host = ?",
-                             (utc_now(), session_id, technician, host))
-        if cursor.rowcount == 0:
+        if not sql.touch_hold(txn, session_id, technician, host):
             row = sql.session(txn, session_id)
             by = row["held_by"] if row else None
             raise SessionBusyError(f"session #{session_id} is now run by {by or 'nobody'}; it was taken over or closed")
@@ -236,10 +233,7 @@ def release_session(lab: Lab, session_id: int, technician: str, *, host: str | N
     """Let go of a session (leaving the station); it stays open for anyone to resume."""
     host = host or host_name()
     with lab.catalog.write(technician) as txn:
-        cursor = txn.execute("UPDATE capture_sessions SET held_by = NULL, held_host = NULL, held_seen_at = NULL"
-                             " WHERE id = ? AND held_by = ? AND held_host = ?", (session_id, technician, host))
-        if cursor.rowcount:
-            txn.touched("capture_sessions")
+        if sql.drop_hold(txn, session_id, technician, host):
             txn.audit("release", "capture_session", session_id, {"held_by": technician}, None)
 
 
@@ -249,10 +243,8 @@ def close_session(lab: Lab, session_id: int, technician: str) -> dict[str, int]:
         _require_holder(txn, session_id, technician)
         active = sql.active_step_id(txn, session_id)
         if active is not None:
-            sql.update_step(txn, active, status="pending", bag_scanned_at=None, item_scanned_at=None,
-                            confirmed_at=None, confirmed_by=None)
-        counts = dict(txn.execute("SELECT status, COUNT(*) FROM capture_steps WHERE session_id = ? GROUP BY status",
-                                  (session_id,)).fetchall())
+            sql.update_step(txn, active, status="pending", **UNCONFIRMED)
+        counts = sql.step_status_counts(txn, session_id)
         sql.update_session(txn, session_id, status="closed", closed_at=utc_now(), held_by=None, held_host=None,
                            held_seen_at=None)
         txn.audit("close", "capture_session", session_id, None, counts)
@@ -362,8 +354,7 @@ def flag_step(lab: Lab, session_id: int, reason: str, technician: str, step_id: 
                   {"step_id": st["id"], "flag_reason": reason.strip()})
 
 
-def _count(txn: WriteTransaction, step_id: int) -> int:
-    return txn.execute("SELECT COUNT(*) FROM images WHERE step_id = ? AND usable = 1", (step_id,)).fetchone()[0]
+_count = ingest_store.usable_images_of_step
 
 
 def _reopen_if_short(txn: WriteTransaction, step_id: int) -> None:
@@ -381,13 +372,11 @@ def _reopen_if_short(txn: WriteTransaction, step_id: int) -> None:
         active = sql.step(txn, active_id)
         keep = (active["confirmed_at"] is not None and active["bag_id"] == st["bag_id"]
                 and active["item_id"] == st["item_id"])
-        sql.update_step(txn, active_id, status="pending", bag_scanned_at=None, item_scanned_at=None,
-                        confirmed_at=None, confirmed_by=None)
+        sql.update_step(txn, active_id, status="pending", **UNCONFIRMED)
     if keep:
         sql.update_step(txn, step_id, status="active")
     else:
-        sql.update_step(txn, step_id, status="active", bag_scanned_at=None, item_scanned_at=None,
-                        confirmed_at=None, confirmed_by=None)
+        sql.update_step(txn, step_id, status="active", **UNCONFIRMED)
 
 
 def _complete_if_full(txn: WriteTransaction, step_id: int) -> None:
@@ -475,7 +464,7 @@ def undo_last(lab: Lab, session_id: int, technician: str) -> str:
             raise SessionError("nothing to undo")
         audit_id, action, after_json = entry
         after = json.loads(after_json)
-        before = json.loads(txn.execute("SELECT before_json FROM audit_log WHERE id = ?", (audit_id,)).fetchone()[0] or "null")
+        before = sql.audit_before(txn, audit_id)
         text = _UNDO[action](txn, session_id, after, before, technician)
         txn.audit("undo", "capture_session", session_id, None, {"undoes": audit_id, "action": action, "what": text})
     return text
@@ -496,8 +485,7 @@ def _undo_skip(txn, session_id, after, before, technician) -> str:
     if current is not None and _count(txn, current) > 0:
         raise SessionError("cannot undo the skip: the next step already has images")
     if current is not None:
-        sql.update_step(txn, current, status="pending", bag_scanned_at=None, item_scanned_at=None,
-                        confirmed_at=None, confirmed_by=None)
+        sql.update_step(txn, current, status="pending", **UNCONFIRMED)
     sql.update_step(txn, after["step_id"], status="active", skip_reason=None)
     return f"skip of step #{after['step_id']}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from core.catalog.db import Catalog, WriteTransaction, utc_now
@@ -125,12 +127,6 @@ def insert_planned_sessions(txn: WriteTransaction, capture_plan_id: int, session
     txn.touched("capture_sessions", "capture_steps")
 
 
-def capture_plan(catalog: Catalog, capture_plan_id: int | None = None) -> dict[str, Any] | None:
-    """One capture plan (the newest with no id)."""
-    where, params = ("WHERE id = ?", (capture_plan_id,)) if capture_plan_id else ("", ())
-    row = catalog.query_one(f"SELECT * FROM capture_plans {where} ORDER BY id DESC LIMIT 1", params)
-    return dict(row) if row else None
-
 
 # -- running a session --------------------------------------------------------
 
@@ -160,11 +156,15 @@ def sessions(catalog: Catalog, day: str | None, scanner: str | None, include_clo
         f"{_SESSION_SQL} WHERE {' AND '.join(where)} ORDER BY s.session_date, sc.name, s.shift, s.id", params)]
 
 
+def _one(cursor) -> dict[str, Any] | None:
+    """The cursor's first row as a dict (a write transaction's rows are plain tuples)."""
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+
+
 def session(src: Catalog | WriteTransaction, session_id: int) -> dict[str, Any] | None:
     if isinstance(src, WriteTransaction):
-        cursor = src.execute(f"{_SESSION_SQL} WHERE s.id = ?", (session_id,))
-        row = cursor.fetchone()
-        return dict(zip([d[0] for d in cursor.description], row)) if row else None
+        return _one(src.execute(f"{_SESSION_SQL} WHERE s.id = ?", (session_id,)))
     row = src.query_one(f"{_SESSION_SQL} WHERE s.id = ?", (session_id,))
     return dict(row) if row else None
 
@@ -187,20 +187,13 @@ def steps_of(catalog: Catalog, session_id: int) -> list[dict[str, Any]]:
 
 
 def step(txn: WriteTransaction, step_id: int) -> dict[str, Any] | None:
-    cursor = txn.execute(f"{_STEP_SQL} WHERE st.id = ?", (step_id,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return _one(txn.execute(f"{_STEP_SQL} WHERE st.id = ?", (step_id,)))
 
 
 def active_step_id(txn: WriteTransaction, session_id: int) -> int | None:
     row = txn.execute("SELECT id FROM capture_steps WHERE session_id = ? AND status = 'active'", (session_id,)).fetchone()
     return int(row[0]) if row else None
 
-
-def step_images(catalog: Catalog, step_id: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in catalog.query(
-        "SELECT id, thumb_path, usable, quality_flags, captured_at, original_name FROM images"
-        " WHERE step_id = ? ORDER BY id", (step_id,))]
 
 
 def waiting_images(src: Catalog | WriteTransaction, scanner_id: int, since: str) -> list[int]:
@@ -237,10 +230,8 @@ def set_image_usable(txn: WriteTransaction, image_id: int, usable: bool, quality
 
 
 def image_row(txn: WriteTransaction, image_id: int) -> dict[str, Any] | None:
-    cursor = txn.execute("SELECT id, step_id, scanner_id, split, item_id, bag_id, pose_id, usable, quality_flags, technician"
-                         " FROM images WHERE id = ?", (image_id,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return _one(txn.execute("SELECT id, step_id, scanner_id, split, item_id, bag_id, pose_id, usable, quality_flags,"
+                            " technician FROM images WHERE id = ?", (image_id,)))
 
 
 def move_image(txn: WriteTransaction, image_id: int, step: dict[str, Any] | None, technician: str | None) -> None:
@@ -285,3 +276,35 @@ def session_images(catalog: Catalog, session_id: int, limit: int) -> list[dict[s
                   st.position
            FROM images i JOIN capture_steps st ON st.id = i.step_id
            WHERE st.session_id = ? ORDER BY i.id DESC LIMIT ?""", (session_id, limit))]
+
+
+def other_holders(txn: WriteTransaction, scanner_id: int, session_id: int) -> list[tuple]:
+    """(id, held_by, held_host, held_seen_at) of the scanner's other open, held sessions."""
+    return txn.execute(
+        "SELECT id, held_by, held_host, held_seen_at FROM capture_sessions WHERE scanner_id = ? AND id != ?"
+        " AND status = 'open' AND held_by IS NOT NULL", (scanner_id, session_id)).fetchall()
+
+
+def touch_hold(txn: WriteTransaction, session_id: int, technician: str, host: str) -> bool:
+    """Stamp the holder as seen now; False when ``technician`` at ``host`` no longer holds it."""
+    return txn.execute("UPDATE capture_sessions SET held_seen_at = ? WHERE id = ? AND held_by = ? AND held_host = ?",
+                       (utc_now(), session_id, technician, host)).rowcount > 0
+
+
+def drop_hold(txn: WriteTransaction, session_id: int, technician: str, host: str) -> bool:
+    """Let go of the session if ``technician`` at ``host`` holds it; True if they did."""
+    released = txn.execute("UPDATE capture_sessions SET held_by = NULL, held_host = NULL, held_seen_at = NULL"
+                           " WHERE id = ? AND held_by = ? AND held_host = ?", (session_id, technician, host)).rowcount > 0
+    if released:
+        txn.touched("capture_sessions")
+    return released
+
+
+def step_status_counts(txn: WriteTransaction, session_id: int) -> dict[str, int]:
+    return dict(txn.execute("SELECT status, COUNT(*) FROM capture_steps WHERE session_id = ? GROUP BY status",
+                            (session_id,)).fetchall())
+
+
+def audit_before(txn: WriteTransaction, audit_id: int) -> Any:
+    row = txn.execute("SELECT before_json FROM audit_log WHERE id = ?", (audit_id,)).fetchone()
+    return json.loads(row[0]) if row and row[0] else None

@@ -65,10 +65,6 @@ def insert_kpi_results(txn: WriteTransaction, rows: list[tuple]) -> None:
     txn.touched("kpi_results")
 
 
-def class_ids(catalog: Catalog) -> dict[str, int]:
-    return {r["name"]: r["id"] for r in catalog.query("SELECT id, name FROM threat_classes")}
-
-
 def cell_images(catalog: Catalog, split: str, where: dict[str, list[str]], limit: int) -> list[dict[str, Any]]:
     """Newest usable images of ``split`` whose class / luggage type / clutter / model / pose
     are among the given names (a key left out matches anything)."""

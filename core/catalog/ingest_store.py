@@ -32,10 +32,13 @@ def active_step(txn: WriteTransaction, scanner_id: int) -> dict[str, Any] | None
     return dict(zip([d[0] for d in cursor.description], row))
 
 
+def usable_images_of_step(txn: WriteTransaction, step_id: int) -> int:
+    return txn.execute("SELECT COUNT(*) FROM images WHERE step_id = ? AND usable = 1", (step_id,)).fetchone()[0]
+
+
 def complete_step_if_full(txn: WriteTransaction, step: dict[str, Any]) -> bool:
     """Mark the step done once it has its images, and make the next pending one active."""
-    count = txn.execute("SELECT COUNT(*) FROM images WHERE step_id = ? AND usable = 1", (step["id"],)).fetchone()[0]
-    if count < step["images_wanted"]:
+    if usable_images_of_step(txn, step["id"]) < step["images_wanted"]:
         return False
     txn.execute("UPDATE capture_steps SET status = 'done' WHERE id = ?", (step["id"],))
     activate_next_step(txn, step["session_id"], step["id"])

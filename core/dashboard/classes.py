@@ -21,6 +21,7 @@ import io
 from pathlib import Path
 
 from core.catalog import dashboard_store as sql
+from core.catalog import ingest_store
 from core.catalog import quota_store
 from core.catalog.db import Catalog
 from core.errors import InputFileError, InputProblem, UnknownNameError
@@ -96,7 +97,7 @@ def import_kpi_results(catalog: Catalog, path: str | Path, *, actor: str | None 
     missing = [c for c in KPI_CSV_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise InputFileError([InputProblem(str(path), 1, f"missing column(s): {', '.join(missing)}")])
-    classes = sql.class_ids(catalog)
+    classes = ingest_store.class_ids(catalog)
     rows, problems = [], []
     for line, record in enumerate(reader, start=2):
         try:

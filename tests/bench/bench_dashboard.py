@@ -45,8 +45,8 @@ def pandas_dashboards(lab, plan_id: int) -> int:
 def refresh(lab, repeats: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from app import tasks
-    from app.views.dashboards import DashboardsView, load_dashboards
+    from app.views.dashboards import load_dashboards
+    from app.views.dashboards_area import DashboardsView
     from core.quota.plans import resolve_plan
 
     app = QApplication.instance() or QApplication([])

@@ -21,18 +21,15 @@ from pathlib import Path
 from core.capture.planner import PlanOptions, plan_captures
 from core.catalog import capture_store
 from core.lab import Lab
+from core.progress import run_to_end
 from core.quota.plans import resolve_plan
 from core.quota.status import quota_status
 from tests.bench.seed import seed_catalog
 
 
 def _plan(lab: Lab, shifts: int, dry_run: bool):
-    generator = plan_captures(lab, PlanOptions(start=date(2026, 11, 23), shifts=shifts, dry_run=dry_run), actor="bench")
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(plan_captures(lab, PlanOptions(start=date(2026, 11, 23), shifts=shifts, dry_run=dry_run),
+                                    actor="bench"))
 
 
 def _read_inputs(lab: Lab, plan_id: int) -> None:

@@ -11,6 +11,7 @@ from core.capture.sessions import list_sessions, scan_barcode, session_view, sta
 from core.catalog.images import insert_images
 from core.cli import main
 from core.errors import CatalogError, PlanError
+from core.progress import run_to_end
 from core.quota.plans import resolve_plan
 from core.quota.status import quota_status
 
@@ -18,12 +19,7 @@ MONDAY = date(2026, 11, 23)
 
 
 def run(lab, **options):
-    generator = plan_captures(lab, PlanOptions(start=MONDAY, **options), actor="planner")
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    return run_to_end(plan_captures(lab, PlanOptions(start=MONDAY, **options), actor="planner"))
 
 
 def lookup(lab):

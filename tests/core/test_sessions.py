@@ -17,13 +17,12 @@ from core.capture.checklist import write_checklist
 from core.capture.planner import PlanOptions, plan_captures
 from core.cli import main
 from core.ingest.engine import watch
+from core.progress import run_to_end
 from core.simulator.scanner import session_setups, simulate
 
 
 def plan_today(lab):
-    generator = plan_captures(lab, PlanOptions(start=date.today(), shifts=1, weekends=True), actor="planner")
-    for _ in generator:
-        pass
+    run_to_end(plan_captures(lab, PlanOptions(start=date.today(), shifts=1, weekends=True), actor="planner"))
     return {s["scanner"]: s for s in cs.list_sessions(lab)}
 
 
