@@ -13,6 +13,13 @@ from core.cli import main as cli_main
 
 
 def open_gui(args: argparse.Namespace) -> int:
+    from app.display_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        # Qt would abort the process (SIGABRT, a core dump) on the same lack.
+        print(f"xlab: {problem}", file=sys.stderr)
+        return 2
     from app.main import run
 
     return run(lab=args.lab, simulate=getattr(args, "simulate", False), rate=getattr(args, "rate", 12.0))

@@ -40,7 +40,12 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
 
         window.ready.connect(report)
     window.show()
-    if simulate:
+    elsewhere = window.ingest_elsewhere()
+    if elsewhere is not None:
+        # A second window on a lab that another XLab ingests only shows it:
+        # its simulated technicians would fight the first one's for sessions.
+        window.show_viewer_mode(elsewhere)
+    elif simulate:
         window.start_simulation(rate)
         window.start_ingest()
     code = app.exec()

@@ -75,6 +75,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.scanner_status = QLabel("")
         self.statusBar().addPermanentWidget(self.scanner_status)
+        self.viewer_note = QLabel("")
+        self.viewer_note.setStyleSheet("font-weight: bold")
+        self.viewer_note.hide()
+        self.statusBar().addPermanentWidget(self.viewer_note)
         self.statusBar().showMessage(f"Lab: {lab.paths.root}")
         self._simulation: tasks.GeneratorTask | None = None
         self._ingest: tasks.GeneratorTask | None = None
@@ -114,10 +118,33 @@ class MainWindow(QMainWindow):
             return
         self.ingest.run_here.setChecked(True)  # starts it through _toggle_ingest
 
+    def ingest_elsewhere(self) -> str | None:
+        """Who ingests this lab in another process, or None."""
+        from core.ingest.lock import describe_owners, lab_ingest_owners
+
+        if self._ingest is not None and self._ingest.running:
+            return None
+        owners = lab_ingest_owners(self.lab)
+        return describe_owners(owners) if owners else None
+
+    def show_viewer_mode(self, who: str) -> None:
+        """This window only shows the lab: another process ingests it."""
+        self.viewer_note.setText(f"Viewer: ingest runs in another XLab ({who})")
+        self.viewer_note.setToolTip(
+            "One process ingests a scanner's drop folder at a time. This window shows the lab and updates "
+            "as images arrive; to ingest here, stop the other XLab first.")
+        self.viewer_note.show()
+
     def _toggle_ingest(self, on: bool) -> None:
         from core.ingest.engine import watch
 
         if on and (self._ingest is None or not self._ingest.running):
+            who = self.ingest_elsewhere()
+            if who is not None:
+                self.ingest.run_here.setChecked(False)
+                self.show_viewer_mode(who)
+                return
+            self.viewer_note.hide()
             self._ingest = tasks.run_task(
                 lambda: watch(self.lab), title="Ingest", parent=self, show_progress=False,
                 on_failed=self._ingest_failed,
@@ -128,7 +155,12 @@ class MainWindow(QMainWindow):
             self._ingest.cancel()
 
     def _ingest_failed(self, exc: BaseException) -> None:
+        from core.errors import IngestRunningError
+
         self.ingest.run_here.setChecked(False)
+        if isinstance(exc, IngestRunningError):
+            self.show_viewer_mode(exc.who)  # another XLab started ingest first
+            return
         show_error(self, "Ingest stopped", exc)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
