@@ -525,11 +525,17 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace, gui: GuiLauncher | None) -> int:
     from core.demo import create_demo_lab, run_demo_scanners
+    from core.errors import IngestRunningError
+    from core.ingest.lock import describe_owners, lab_ingest_owners
 
     lab = create_demo_lab(args.lab)
     root = lab.paths.root
     print(f"demo lab ready at {root}")
     if args.headless or gui is None:
+        owners = lab_ingest_owners(lab)
+        if owners:
+            lab.close()
+            raise IngestRunningError(owners, describe_owners(owners))
         try:
             _drive(run_demo_scanners(lab, args.rate, args.count, with_ingest=True), args.quiet)
         finally:
@@ -794,10 +800,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor, systemd, ``kill``) stops like Ctrl-C: the running
+    command's clean-up runs, so ingest shuts its decode processes down and
+    releases its scanners."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def interrupt(signum, frame):  # noqa: ANN001, ARG001 - signal API
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None, gui: GuiLauncher | None = None) -> int:
     """Entry point. ``gui`` opens the window (given by the app package)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _stop_on_sigterm()
     if getattr(args, "count", None) == 0 and args.command == "simulate":
         args.count = None
     try:

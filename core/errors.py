@@ -61,3 +61,22 @@ class PlanPublishedError(PlanError):
 
 class SizingError(XLabError):
     pass
+
+
+class IngestRunningError(XLabError):
+    """Another process already ingests some of the scanners asked for."""
+
+    def __init__(self, owners: dict, who: str):
+        self.owners = dict(owners)  # scanner name -> core.ingest.lock.LockOwner
+        self.who = who
+        super().__init__(
+            f"ingest already runs for {who}. One process ingests a scanner's drop folder at a time: "
+            "stop that one first, or leave ingest to it (a window can still show the lab)"
+        )
+
+
+class StoreFullError(XLabError):
+    """The disk holding the image store (or the catalog) has no space left.
+
+    Nothing is lost: files not yet taken stay where they are.
+    """

@@ -18,7 +18,6 @@ row). So every file ends in the catalog exactly once, or still in its folder.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import threading
 import time
@@ -32,7 +31,9 @@ from core.catalog import ingest_store as sql
 from core.catalog.db import utc_now
 from core.errors import UnknownNameError
 from core.ingest.analysis import ScannerExpectation
+from core.ingest.lock import IngestLock
 from core.ingest.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateIndex
+from core.ingest.pool import decode_pool
 from core.ingest.worker import SIDECAR_SUFFIX, Prepared, prepare, sidecar_for
 from core.lab import Lab
 from core.progress import Progress
@@ -89,15 +90,6 @@ def lab_scanners(lab: Lab) -> dict[str, ScannerInfo]:
     return out
 
 
-def _lower_priority() -> None:
-    """Decode workers yield the CPU to the window and the scanners' writers:
-    ingest keeps up with a burst a little later rather than freeze the GUI."""
-    try:
-        os.nice(5)
-    except (AttributeError, OSError):
-        pass
-
-
 class Ingestor:
     """Commits prepared files. One per process; use it from one thread."""
 
@@ -136,9 +128,7 @@ class Ingestor:
             future.set_result(prepare(*args))
             return future
         if self._pool is None:
-            # spawn, not fork: the GUI process has threads that fork would copy half-way.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_lower_priority)
+            self._pool = decode_pool(self.workers)
         return self._pool.submit(prepare, *args)
 
     def close(self) -> None:
@@ -347,11 +337,16 @@ def watch(
     if unknown:
         raise UnknownNameError(f"unknown scanner(s): {', '.join(unknown)} (known: {', '.join(all_scanners) or 'none'})")
     scanners = [all_scanners[n] for n in names]
-    ingestor = Ingestor(lab, workers=workers)
-    ingestor.reconcile()
-    readiness = _Readiness(settle_s)
-    wake = threading.Event()
-    observer = _wake_on_events([s.drop_folder for s in scanners], wake, readiness)
+    lock = IngestLock.acquire(lab.paths.root, names)
+    try:
+        ingestor = Ingestor(lab, workers=workers)
+        ingestor.reconcile()
+        readiness = _Readiness(settle_s)
+        wake = threading.Event()
+        observer = _wake_on_events([s.drop_folder for s in scanners], wake, readiness)
+    except BaseException:
+        lock.release()
+        raise
     in_flight: dict[Future, tuple[str, ScannerInfo]] = {}
     limit = max(2, 3 * max(1, ingestor.workers))
     totals: dict[str, int] = {}
@@ -410,6 +405,7 @@ def watch(
             observer.stop()
             observer.join(timeout=2)
         ingestor.close()
+        lock.release()
 
 
 def _walk(paths: Iterable[str | Path]) -> Iterator[str]:
