@@ -13,9 +13,12 @@ started by one technician at one station, and closed. While it runs:
   the last of those actions.
 
 Everything is in the audit log (entity ``capture_session``). One technician
-holds a session at a time: starting it records who, where and when they were
-last seen (a heartbeat); another technician is refused while that holder is
-alive, and may take over a session whose holder went silent. The catalog is
+at one workstation holds a session at a time, across processes: starting it
+records who, where and when they were last seen (a heartbeat) with a
+compare-and-set in one write transaction; anyone else is refused
+(:class:`SessionHeldError`) while that holder is alive, and may take over a
+session whose holder has been silent for ``HOLD_TIMEOUT_S``. The workstation
+is the host name, or ``XLAB_WORKSTATION`` where several stations share a host. The catalog is
 the whole state, so reopening after a crash resumes at the active step with
 each image counted once (ingest is idempotent by content hash).
 All functions run on any thread; each write is one transaction.
@@ -24,6 +27,7 @@ All functions run on any thread; each write is one transaction.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -56,6 +60,55 @@ class SessionBusyError(SessionError):
     """Another technician runs this session (or this scanner) right now."""
 
 
+class SessionHeldError(SessionBusyError):
+    """The session is held by someone else. ``can_take_over`` once the holder
+    has been silent for ``HOLD_TIMEOUT_S`` (the caller asks before taking it)."""
+
+    def __init__(self, session_id: int, scanner: str, holder: str, host: str, last_seen: str | None,
+                 silent_s: float):
+        self.session_id, self.scanner, self.holder, self.host = session_id, scanner, holder, host
+        self.last_seen, self.silent_s = last_seen, silent_s
+        self.can_take_over = silent_s >= HOLD_TIMEOUT_S
+        where = f"{holder} at {host}, last seen {_describe_ago(silent_s)}"
+        if self.can_take_over:
+            text = f"session #{session_id} on {scanner} was left by {where}; take it over to continue it"
+        else:
+            wait = _describe_ago(HOLD_TIMEOUT_S - silent_s).removesuffix(" ago")
+            text = (f"session #{session_id} on {scanner} is being run by {where}; two technicians cannot run "
+                    f"one session (it can be taken over if {holder} stays silent {wait} more)")
+        super().__init__(text)
+
+
+class ScannerBusyError(SessionBusyError):
+    """Another session on the same scanner is held right now."""
+
+    def __init__(self, scanner: str, session_id: int, holder: str, host: str):
+        self.scanner, self.session_id, self.holder, self.host = scanner, session_id, holder, host
+        super().__init__(f"{scanner} is running session #{session_id} by {holder} at {host}; "
+                         "one session per scanner at a time")
+
+
+class HoldLostError(SessionBusyError):
+    """The heartbeat found that this holder no longer holds the session."""
+
+    def __init__(self, session_id: int, holder: str | None):
+        self.session_id, self.holder = session_id, holder
+        super().__init__(f"session #{session_id} is now run by {holder or 'nobody'}; it was taken over or closed")
+
+
+class WrongTagError(SessionError):
+    """A scanned tag that is not the one the active step waits for (returned, not raised:
+    the refusal is recorded in the audit log)."""
+
+    def __init__(self, code: str, message: str, *, kind: str | None, expected: tuple[str, ...]):
+        self.code, self.kind, self.expected = code, kind, expected
+        super().__init__(message)
+
+
+class NothingToRetakeError(SessionError):
+    """Retake acts on the current step only, and it has no image yet."""
+
+
 @dataclass(frozen=True)
 class StepSpec:
     bag: str  # barcode
@@ -70,6 +123,18 @@ class ScanResult:
     accepted: bool
     message: str
     confirmed: bool  # the active step is now confirmed
+    error: WrongTagError | None = None  # why it was refused
+
+
+def tags_needed(step: dict[str, Any]) -> tuple[str, ...]:
+    """The tags (``"bag"``, ``"item"``) still to scan before ``step`` takes images: the one
+    place the confirmation rule lives. A clean step always wants its bag scanned
+    (the item that was in it must be out); a bag that stayed in keeps its scan."""
+    if step["confirmed_at"] is not None:
+        return ()
+    if step["item_id"] is None:
+        return ("bag",)
+    return tuple(k for k in ("bag", "item") if step[f"{k}_scanned_at"] is None)
 
 
 @dataclass(frozen=True)
@@ -101,7 +166,8 @@ class SessionView:
 
 
 def host_name() -> str:
-    return socket.gethostname() or "this workstation"
+    """This workstation's name in holds: ``XLAB_WORKSTATION`` or the host name."""
+    return os.environ.get("XLAB_WORKSTATION", "").strip() or socket.gethostname() or "this workstation"
 
 
 def _ago(stamp: str | None) -> float:
@@ -197,22 +263,21 @@ def start_session(lab: Lab, session_id: int, technician: str, *, host: str | Non
         holder = row["held_by"]
         mine = holder == technician and row["held_host"] == host
         if holder and not mine:
-            silent = _ago(row["held_seen_at"])
-            where = f"{holder} at {row['held_host']}, last seen {_describe_ago(silent)}"
-            if silent < HOLD_TIMEOUT_S:
-                raise SessionBusyError(f"session #{session_id} on {row['scanner']} is being run by {where}; "
-                                       "two technicians cannot run one session")
-            if not take_over:
-                raise SessionBusyError(f"session #{session_id} on {row['scanner']} was left by {where}; "
-                                       "take it over to continue it")
+            held = SessionHeldError(session_id, row["scanner"], holder, row["held_host"], row["held_seen_at"],
+                                    _ago(row["held_seen_at"]))
+            if not (held.can_take_over and take_over):
+                raise held
         for oid, by, at_host, seen in sql.other_holders(txn, row["scanner_id"], session_id):
             if (by, at_host) != (technician, host) and _ago(seen) < HOLD_TIMEOUT_S:
-                raise SessionBusyError(f"{row['scanner']} is running session #{oid} by {by} at {at_host}; "
-                                       "one session per scanner at a time")
+                raise ScannerBusyError(row["scanner"], oid, by, at_host)
         now = utc_now()
         action = "resume" if mine or (holder is None and row["started_at"]) else ("take_over" if holder else "start")
-        sql.update_session(txn, session_id, status="open", technician=technician, held_by=technician, held_host=host,
-                           held_seen_at=now, started_at=row["started_at"] or now)
+        # Compare-and-set on the hold as read: the write transaction already
+        # serialises writers, and this keeps one holder on a database whose
+        # transactions do not (the lab server the catalog grows into).
+        if not sql.take_hold(txn, session_id, (holder, row["held_host"], row["held_seen_at"]), technician, host, now):
+            raise SessionBusyError(f"session #{session_id} was just started elsewhere; open it again to see by whom")
+        sql.update_session(txn, session_id, status="open", technician=technician, started_at=row["started_at"] or now)
         if sql.active_step_id(txn, session_id) is None:
             ingest_store.activate_next_step(txn, session_id, None)
         txn.audit(action, "capture_session", session_id, {"held_by": holder}, {"held_by": technician, "host": host})
@@ -225,8 +290,7 @@ def heartbeat(lab: Lab, session_id: int, technician: str, *, host: str | None = 
     with lab.catalog.write(technician) as txn:
         if not sql.touch_hold(txn, session_id, technician, host):
             row = sql.session(txn, session_id)
-            by = row["held_by"] if row else None
-            raise SessionBusyError(f"session #{session_id} is now run by {by or 'nobody'}; it was taken over or closed")
+            raise HoldLostError(session_id, row["held_by"] if row else None)
 
 
 def release_session(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> None:
@@ -286,31 +350,33 @@ def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanR
         _require_holder(txn, session_id, technician)
         st = _active(txn, session_id)
         found = sql.object_by_barcode(txn, code) if code else None
-        message = ""
+        needed = tags_needed(st)
+        refusal = None
         if found is None:
-            message = f"'{code}' is not a barcode in the inventory; check the tag"
+            refusal = WrongTagError(code, f"'{code}' is not a barcode in the inventory; check the tag",
+                                    kind=None, expected=needed)
         else:
             kind, object_id = found
             wanted = st["bag_id"] if kind == "bag" else st["item_id"]
             if kind == "item" and st["item_id"] is None:
-                message = f"{code} refused: this step is a clean bag, no item goes in ({_expected(st, 'bag')})"
+                refusal = WrongTagError(
+                    code, f"{code} refused: this step is a clean bag, no item goes in ({_expected(st, 'bag')})",
+                    kind=kind, expected=needed)
             elif object_id != wanted:
-                message = f"{code} is not this step's {kind}: scan {_expected(st, kind)}"
-        if message:
+                refusal = WrongTagError(code, f"{code} is not this step's {kind}: scan {_expected(st, kind)}",
+                                        kind=kind, expected=needed)
+        if refusal is not None:
             txn.audit("scan_refused", "capture_session", session_id, None,
-                      {"step_id": st["id"], "barcode": code, "reason": message})
-            return ScanResult(False, message, st["confirmed_at"] is not None)
+                      {"step_id": st["id"], "barcode": code, "reason": str(refusal)})
+            return ScanResult(False, str(refusal), st["confirmed_at"] is not None, refusal)
         column = f"{kind}_scanned_at"
         now = utc_now()
         changes: dict[str, Any] = {column: now}
-        # A clean step after an item in the same bag waits for the bag tag
-        # again: scanned once the item is out.
-        bag_ok = kind == "bag" or (st["bag_scanned_at"] is not None and st["item_id"] is not None)
-        item_ok = st["item_id"] is None or kind == "item" or st["item_scanned_at"] is not None
-        confirmed = bag_ok and item_ok
+        already = kind not in needed and st[column] is not None
+        left = tuple(k for k in needed if k != kind)
+        confirmed = not left
         if confirmed and st["confirmed_at"] is None:
             changes.update(confirmed_at=now, confirmed_by=technician)
-        already = st[column] is not None
         sql.update_step(txn, st["id"], **changes)
         txn.audit("scan", "capture_session", session_id,
                   {column: st[column], "confirmed_at": st["confirmed_at"], "confirmed_by": st["confirmed_by"]},
@@ -318,8 +384,7 @@ def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanR
     if confirmed:
         message = f"{code} ok: step {st['position']} confirmed, start scanning"
     else:
-        missing = _expected(st, "item") if kind == "bag" else _expected(st, "bag")
-        message = f"{code} ok{' (again)' if already else ''}: now scan {missing}"
+        message = f"{code} ok{' (again)' if already else ''}: now scan {_expected(st, left[0])}"
     return ScanResult(True, message, confirmed)
 
 
@@ -334,7 +399,8 @@ def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str
         _require_holder(txn, session_id, technician)
         st = _active(txn, session_id)
         sql.update_step(txn, st["id"], status="skipped", skip_reason=text)
-        nxt = ingest_store.activate_next_step(txn, session_id, None)
+        # The skipped step's bag (and item) may stay on the belt for the next step.
+        nxt = ingest_store.activate_next_step(txn, session_id, st["id"])
         txn.audit("skip", "capture_session", session_id, {"status": "active"},
                   {"step_id": st["id"], "reason": text, "next_step_id": nxt})
     return nxt
@@ -367,16 +433,13 @@ def _reopen_if_short(txn: WriteTransaction, step_id: int) -> None:
     if active_id is not None and _count(txn, active_id) > 0:
         sql.update_step(txn, step_id, status="pending")
         return
-    keep = False
+    # What is in the scanner now is what the active step had confirmed: the
+    # step that comes back keeps the bag (and the item) it shares with it.
+    sql.update_step(txn, step_id, **UNCONFIRMED)
     if active_id is not None:
-        active = sql.step(txn, active_id)
-        keep = (active["confirmed_at"] is not None and active["bag_id"] == st["bag_id"]
-                and active["item_id"] == st["item_id"])
+        sql.carry_tags(txn, active_id, step_id)
         sql.update_step(txn, active_id, status="pending", **UNCONFIRMED)
-    if keep:
-        sql.update_step(txn, step_id, status="active")
-    else:
-        sql.update_step(txn, step_id, status="active", **UNCONFIRMED)
+    sql.update_step(txn, step_id, status="active")
 
 
 def _complete_if_full(txn: WriteTransaction, step_id: int) -> None:
@@ -404,15 +467,46 @@ def retake_image(lab: Lab, session_id: int, image_id: int, technician: str) -> N
     """Set an image aside (kept, marked 'retake', not counted) so its step takes one more."""
     with lab.catalog.write(technician) as txn:
         _require_holder(txn, session_id, technician)
-        image = _session_image(txn, session_id, image_id)
-        if not image["usable"]:
-            raise SessionError(f"image #{image_id} is already set aside")
-        flags = ",".join(f for f in (image["quality_flags"], "retake") if f)
-        sql.set_image_usable(txn, image_id, False, flags)
-        if image["step_id"] is not None:
-            _reopen_if_short(txn, image["step_id"])
-        txn.audit("retake", "capture_session", session_id, {"usable": 1, "quality_flags": image["quality_flags"]},
-                  {"image_id": image_id, "step_id": image["step_id"]})
+        _retake(txn, session_id, image_id)
+
+
+def _retake(txn: WriteTransaction, session_id: int, image_id: int) -> None:
+    image = _session_image(txn, session_id, image_id)
+    if not image["usable"]:
+        raise SessionError(f"image #{image_id} is already set aside")
+    flags = ",".join(f for f in (image["quality_flags"], "retake") if f)
+    sql.set_image_usable(txn, image_id, False, flags)
+    if image["step_id"] is not None:
+        _reopen_if_short(txn, image["step_id"])
+    txn.audit("retake", "capture_session", session_id, {"usable": 1, "quality_flags": image["quality_flags"]},
+              {"image_id": image_id, "step_id": image["step_id"]})
+
+
+def retake_current(lab: Lab, session_id: int, technician: str, image_id: int | None = None) -> int:
+    """F6: set aside ``image_id``, or the newest usable image, of the active step; returns the image.
+
+    Acts on the current step only: an image of another step is retaken by name
+    (:func:`retake_image`), never by moving the checklist back.
+    """
+    with lab.catalog.write(technician) as txn:
+        _require_holder(txn, session_id, technician)
+        step_id = sql.active_step_id(txn, session_id)
+        if step_id is None:
+            raise NothingToRetakeError("nothing to retake: every step of this session is finished")
+        st = sql.step(txn, step_id)
+        images = sql.usable_step_images(txn, step_id)
+        if image_id is None:
+            if not images:
+                raise NothingToRetakeError(
+                    f"nothing to retake on step {st['position']}: it has no image yet "
+                    "(to retake an earlier step's image, right-click its thumbnail)")
+            image_id = images[0]
+        elif image_id not in images:
+            raise NothingToRetakeError(
+                f"image #{image_id} is not one of step {st['position']}'s images; F6 retakes the current step only "
+                "(right-click the thumbnail to retake it)")
+        _retake(txn, session_id, image_id)
+    return image_id
 
 
 def reassign_image(lab: Lab, session_id: int, image_id: int, step_id: int | None, technician: str) -> None:

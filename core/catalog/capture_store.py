@@ -291,6 +291,41 @@ def touch_hold(txn: WriteTransaction, session_id: int, technician: str, host: st
                        (utc_now(), session_id, technician, host)).rowcount > 0
 
 
+def take_hold(txn: WriteTransaction, session_id: int, seen: tuple[str | None, str | None, str | None],
+              technician: str, host: str, now: str) -> bool:
+    """Compare-and-set: hold the session for ``technician`` at ``host`` only if its
+    (held_by, held_host, held_seen_at) are still ``seen``; False when someone else got there first."""
+    taken = txn.execute(
+        "UPDATE capture_sessions SET held_by = ?, held_host = ?, held_seen_at = ?"
+        " WHERE id = ? AND held_by IS ? AND held_host IS ? AND held_seen_at IS ?",
+        (technician, host, now, session_id, *seen)).rowcount == 1
+    txn.touched("capture_sessions")
+    return taken
+
+
+def carry_tags(txn: WriteTransaction, from_step_id: int, to_step_id: int) -> None:
+    """What stays in the scanner from one step to another: the bag's scan when the bag
+    is the same, and the whole confirmation when the bag and the item are (the rule
+    ``ingest_store.activate_next_step`` applies when a step completes)."""
+    txn.execute(
+        """UPDATE capture_steps SET bag_scanned_at = (SELECT p.bag_scanned_at FROM capture_steps p WHERE p.id = ?)
+           WHERE id = ? AND bag_id = (SELECT p.bag_id FROM capture_steps p WHERE p.id = ?)""",
+        (from_step_id, to_step_id, from_step_id))
+    txn.execute(
+        """UPDATE capture_steps SET (item_scanned_at, confirmed_at, confirmed_by) =
+               (SELECT p.item_scanned_at, p.confirmed_at, p.confirmed_by FROM capture_steps p WHERE p.id = ?)
+           WHERE id = ? AND EXISTS (SELECT 1 FROM capture_steps p WHERE p.id = ? AND p.confirmed_at IS NOT NULL
+                                    AND p.bag_id = capture_steps.bag_id AND p.item_id IS capture_steps.item_id)""",
+        (from_step_id, to_step_id, from_step_id))
+    txn.touched("capture_steps")
+
+
+def usable_step_images(txn: WriteTransaction, step_id: int) -> list[int]:
+    """A step's usable images, newest first."""
+    return [r[0] for r in txn.execute("SELECT id FROM images WHERE step_id = ? AND usable = 1 ORDER BY id DESC",
+                                      (step_id,)).fetchall()]
+
+
 def drop_hold(txn: WriteTransaction, session_id: int, technician: str, host: str) -> bool:
     """Let go of the session if ``technician`` at ``host`` holds it; True if they did."""
     released = txn.execute("UPDATE capture_sessions SET held_by = NULL, held_host = NULL, held_seen_at = NULL"
