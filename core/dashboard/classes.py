@@ -16,15 +16,13 @@ A class *blocks* the next model when its test or train data is incomplete.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from core.catalog import dashboard_store as sql
 from core.catalog import ingest_store
 from core.catalog import quota_store
 from core.catalog.db import Catalog
-from core.errors import InputFileError, InputProblem, UnknownNameError
+from core.inputs import MAX_NAME, Date, Problems, Text, Whole, is_missing, read_csv, shown
 from core.quota.sizing import wilson_interval
 from core.quota.status import QuotaStatus
 
@@ -80,51 +78,69 @@ def _verdict(row: dict, result: dict | None) -> str:
 # -- recording KPI results ------------------------------------------------------
 
 KPI_CSV_COLUMNS = ("class", "run", "evaluated_at", "positives", "detected", "negatives", "false_alarms")
+KPI_CSV_OPTIONAL = ("ratio_step",)
+# Documented ranges of the CSV's fields (see core.inputs for the rules).
+MAX_KPI_COUNT = 100_000_000
+_KPI_RULES = {
+    "class": Text(MAX_NAME),
+    "run": Text(MAX_NAME, blank_ok=True),
+    "evaluated_at": Date(),
+    "positives": Whole(0, MAX_KPI_COUNT),
+    "detected": Whole(0, MAX_KPI_COUNT),
+    "negatives": Whole(0, MAX_KPI_COUNT),
+    "false_alarms": Whole(0, MAX_KPI_COUNT),
+    "ratio_step": Whole(1, 20),
+}
 
 
 def import_kpi_results(catalog: Catalog, path: str | Path, *, actor: str | None = None) -> int:
     """Record per-class results of an evaluation done outside XLab (CSV with
     columns class, run, evaluated_at, positives, detected, negatives,
-    false_alarms[, ratio_step]); all or nothing, problems by line. Returns rows added."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise UnknownNameError(f"no file {path}") from None
-    except UnicodeDecodeError:
-        raise InputFileError([InputProblem(str(path), None, "not UTF-8 text")]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in KPI_CSV_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InputFileError([InputProblem(str(path), 1, f"missing column(s): {', '.join(missing)}")])
+    false_alarms[, ratio_step]); all or nothing, problems by line. Returns rows added.
+
+    Ranges: class a known class; run up to 100 characters (blank: "external");
+    evaluated_at an ISO-8601 date or date-time, years 2000-2100; the four counts
+    0-100,000,000 with detected <= positives and false_alarms <= negatives;
+    ratio_step 1-20 or blank. One row per class and run.
+    """
+    problems = Problems(str(path))
+    records = read_csv(path, problems, KPI_CSV_COLUMNS, KPI_CSV_OPTIONAL)
+    problems.raise_if_any()
     classes = ingest_store.class_ids(catalog)
-    rows, problems = [], []
-    for line, record in enumerate(reader, start=2):
-        try:
-            numbers = {k: int(record[k]) for k in ("positives", "detected", "negatives", "false_alarms")}
-        except (TypeError, ValueError):
-            problems.append(InputProblem(str(path), line, "positives, detected, negatives, false_alarms must be whole numbers"))
+    rows = []
+    first: dict[tuple[str, str], int] = {}
+    for record in records:
+        line = next(iter(record.values())).line
+        values, bad = {}, False
+        for name, node in record.items():
+            if name == "ratio_step" and is_missing(node):
+                values[name] = None
+                continue
+            value, problem = _KPI_RULES[name].check(node)
+            if problem:
+                problems.add(line, f"{name} {problem}")
+                bad = True
+            values[name] = value
+        if bad:
             continue
-        name = (record["class"] or "").strip()
-        if name not in classes:
-            problems.append(InputProblem(str(path), line, f"unknown class '{name}'"))
+        if values["class"] not in classes:
+            problems.add(line, f"unknown class '{shown(values['class'])}'")
             continue
-        if not 0 <= numbers["detected"] <= numbers["positives"] or not 0 <= numbers["false_alarms"] <= numbers["negatives"]:
-            problems.append(InputProblem(str(path), line, "need 0 <= detected <= positives and 0 <= false_alarms <= negatives"))
+        if values["detected"] > values["positives"] or values["false_alarms"] > values["negatives"]:
+            problems.add(line, "need detected <= positives and false_alarms <= negatives")
             continue
-        when = (record["evaluated_at"] or "").strip()
-        if len(when) < 10:
-            problems.append(InputProblem(str(path), line, "evaluated_at must be a date like 2026-11-20"))
+        run = values["run"] or "external"
+        key = (values["class"], run)
+        if key in first:
+            problems.add(line, f"class '{key[0]}' run '{shown(run)}' appears twice (first at line {first[key]})")
             continue
-        step = (record.get("ratio_step") or "").strip()
-        rows.append((classes[name], (record["run"] or "").strip() or "external", when, numbers["positives"],
-                     numbers["detected"], numbers["negatives"], numbers["false_alarms"],
-                     int(step) if step.isdigit() else None, "import"))
-    if problems:
-        raise InputFileError(problems)
+        first[key] = line
+        rows.append((classes[values["class"]], run, values["evaluated_at"], values["positives"], values["detected"],
+                     values["negatives"], values["false_alarms"], values.get("ratio_step"), "import"))
+    problems.raise_if_any()
     with catalog.write(actor) as txn:
         sql.insert_kpi_results(txn, rows)
-        txn.audit("import", "kpi_results", path.name, None, {"rows": len(rows)})
+        txn.audit("import", "kpi_results", Path(path).name, None, {"rows": len(rows)})
     return len(rows)
 
 

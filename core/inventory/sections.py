@@ -7,9 +7,10 @@ it in version control. Entries are matched to catalog rows by their key
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from core.inputs import MAX_NAME, MAX_NOTE, Flag, Number, OneOf, Rule, Text, Whole
 
 CLUTTER_LEVELS = ("low", "medium", "high")
 PLACEMENTS = ("flat", "edge_on", "angled", "upright")
@@ -19,14 +20,15 @@ BIT_DEPTHS = (8, 12, 14, 16)
 
 @dataclass(frozen=True)
 class Field:
+    """One field of an entry. ``rule`` is its documented range (see :mod:`core.inputs`)."""
+
     name: str  # as written in the file
     kind: type  # str, int, float or bool
+    rule: Rule
     column: str | None = None  # catalog column, if not the same name
     required: bool = True
     default: Any = None
     references: str | None = None  # section whose key this names
-    choices: tuple | None = None
-    check: Callable[[Any], str | None] | None = None  # returns a problem or None
 
     @property
     def db_column(self) -> str:
@@ -44,51 +46,46 @@ class Section:
         return next(f for f in self.fields if f.name == name)
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else f"must be greater than 0 (got {value})"
+# Ranges: names, barcodes and stations 1-100 characters, descriptions up to
+# 2,000, drop folders up to 500, no control characters anywhere. Scanner models:
+# 1-16 views, 1-65,536 pixels wide and high, pixel size above 0 up to 100 mm,
+# gain above 0 up to 1,000, noise 0-1. Poses: rotation -360 to 360 degrees.
+_NAME = Text(MAX_NAME)
 
 
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else f"must not be negative (got {value})"
+def _name(name: str) -> Field:
+    return Field(name, str, _NAME)
 
 
-def _not_blank(value: Any) -> str | None:
-    return None if str(value).strip() else "must not be empty"
+def _reference(name: str, column: str, section: str) -> Field:
+    return Field(name, str, _NAME, column=column, references=section)
 
 
-_DESCRIPTION = Field("description", str, required=False, default="")
+_DESCRIPTION = Field("description", str, Text(MAX_NOTE, blank_ok=True), required=False, default="")
+_ACTIVE = Field("active", bool, Flag(), required=False, default=True)
 
 SECTIONS: tuple[Section, ...] = (
-    Section("threat_families", "name", (Field("name", str, check=_not_blank), _DESCRIPTION), "threat family"),
+    Section("threat_families", "name", (_name("name"), _DESCRIPTION), "threat family"),
     Section(
         "threat_classes",
         "name",
-        (
-            Field("name", str, check=_not_blank),
-            Field("family", str, column="family_id", references="threat_families"),
-            _DESCRIPTION,
-            Field("active", bool, required=False, default=True),
-        ),
+        (_name("name"), _reference("family", "family_id", "threat_families"), _DESCRIPTION, _ACTIVE),
         "threat class",
     ),
     Section(
         "threat_items",
         "barcode",
-        (
-            Field("barcode", str, check=_not_blank),
-            Field("class", str, column="class_id", references="threat_classes"),
-            _DESCRIPTION,
-        ),
+        (_name("barcode"), _reference("class", "class_id", "threat_classes"), _DESCRIPTION),
         "threat item",
     ),
-    Section("luggage_types", "name", (Field("name", str, check=_not_blank), _DESCRIPTION), "luggage type"),
+    Section("luggage_types", "name", (_name("name"), _DESCRIPTION), "luggage type"),
     Section(
         "bags",
         "barcode",
         (
-            Field("barcode", str, check=_not_blank),
-            Field("luggage_type", str, column="luggage_type_id", references="luggage_types"),
-            Field("clutter", str, column="clutter_level", choices=CLUTTER_LEVELS),
+            _name("barcode"),
+            _reference("luggage_type", "luggage_type_id", "luggage_types"),
+            Field("clutter", str, OneOf(CLUTTER_LEVELS), column="clutter_level"),
             _DESCRIPTION,
         ),
         "bag",
@@ -97,16 +94,16 @@ SECTIONS: tuple[Section, ...] = (
         "scanner_models",
         "name",
         (
-            Field("name", str, check=_not_blank),
-            Field("vendor", str, check=_not_blank),
-            Field("views", int, required=False, default=1, check=_positive),
-            Field("dual_energy", bool, required=False, default=False),
-            Field("width", int, check=_positive),
-            Field("height", int, check=_positive),
-            Field("bit_depth", int, required=False, default=16, choices=BIT_DEPTHS),
-            Field("pixel_mm", float, required=False, default=1.0, check=_positive),
-            Field("gain", float, required=False, default=1.0, check=_positive),
-            Field("noise", float, required=False, default=0.01, check=_non_negative),
+            _name("name"),
+            _name("vendor"),
+            Field("views", int, Whole(1, 16), required=False, default=1),
+            Field("dual_energy", bool, Flag(), required=False, default=False),
+            Field("width", int, Whole(1, 65536)),
+            Field("height", int, Whole(1, 65536)),
+            Field("bit_depth", int, OneOf(BIT_DEPTHS), required=False, default=16),
+            Field("pixel_mm", float, Number(0, 100, lo_open=True), required=False, default=1.0),
+            Field("gain", float, Number(0, 1000, lo_open=True), required=False, default=1.0),
+            Field("noise", float, Number(0, 1), required=False, default=0.01),
         ),
         "scanner model",
     ),
@@ -114,10 +111,10 @@ SECTIONS: tuple[Section, ...] = (
         "scanners",
         "name",
         (
-            Field("name", str, check=_not_blank),
-            Field("model", str, column="model_id", references="scanner_models"),
-            Field("station", str, check=_not_blank),
-            Field("drop_folder", str, required=False, default=None),
+            _name("name"),
+            _reference("model", "model_id", "scanner_models"),
+            _name("station"),
+            Field("drop_folder", str, Text(500), required=False, default=None),
         ),
         "scanner",
     ),
@@ -125,10 +122,10 @@ SECTIONS: tuple[Section, ...] = (
         "poses",
         "name",
         (
-            Field("name", str, check=_not_blank),
-            Field("placement", str, required=False, default="flat", choices=PLACEMENTS),
-            Field("rotation_deg", float, required=False, default=0.0),
-            Field("occlusion", str, required=False, default="none", choices=OCCLUSIONS),
+            _name("name"),
+            Field("placement", str, OneOf(PLACEMENTS), required=False, default="flat"),
+            Field("rotation_deg", float, Number(-360, 360), required=False, default=0.0),
+            Field("occlusion", str, OneOf(OCCLUSIONS), required=False, default="none"),
             _DESCRIPTION,
         ),
         "pose",

@@ -21,6 +21,7 @@ stays exact and the marginals are as close as rounding allows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -29,14 +30,26 @@ from core.errors import PlanError
 
 Cell = tuple[int, ...]
 
+# Bounds that keep one expansion to moments: its cells are rounded one by one.
+MAX_CELLS = 50_000
+MAX_TOTAL = 100_000_000
+
+
+def _check_weights(w: np.ndarray, what: str) -> None:
+    if len(w) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise PlanError(f"{what} needs finite, non-negative weights with a positive sum")
+
+
+def _check_total(total: int) -> None:
+    if not 0 <= total <= MAX_TOTAL:
+        raise PlanError(f"a class total must be from 0 to {MAX_TOTAL:,} (got {total})")
+
 
 def largest_remainder(total: int, weights: Sequence[float]) -> list[int]:
     """Split ``total`` in proportion to ``weights``; the parts sum to ``total``."""
     w = np.asarray(weights, dtype=float)
-    if total < 0:
-        raise PlanError(f"cannot split a negative total ({total})")
-    if len(w) == 0 or (w < 0).any() or w.sum() <= 0:
-        raise PlanError("weights must be non-negative with a positive sum")
+    _check_total(total)
+    _check_weights(w, "a split")
     exact = total * w / w.sum()
     parts = np.floor(exact).astype(int)
     missing = total - int(parts.sum())
@@ -106,10 +119,12 @@ def expand(
     """
     fixed = dict(fixed or {})
     dims = [np.asarray(w, dtype=float) for w in weights]
+    _check_total(total)
     for dim, w in enumerate(dims):
-        if len(w) == 0 or (w < 0).any() or w.sum() <= 0:
-            raise PlanError(f"mix dimension {dim + 1} needs non-negative weights with a positive sum")
+        _check_weights(w, f"mix dimension {dim + 1}")
     shape = tuple(len(w) for w in dims)
+    if math.prod(shape) > MAX_CELLS:
+        raise PlanError(f"the mix expands into {math.prod(shape):,} cells per class, more than {MAX_CELLS:,}")
     for cell, value in fixed.items():
         if len(cell) != len(shape) or any(not 0 <= c < s for c, s in zip(cell, shape)):
             raise PlanError(f"overridden cell {cell} is not in the mix")

@@ -14,6 +14,7 @@ changes); every step is in the audit log.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,14 @@ from core.catalog.db import WriteTransaction, utc_now
 from core.catalog.records import rows_in_txn
 from core.errors import PlanError, PlanPublishedError, UnknownNameError
 from core.inventory.sections import CLUTTER_LEVELS
-from core.quota.mix import expand
+from core.quota.mix import MAX_CELLS, expand
 from core.quota.sizing import size_kpi, wilson_sample_size
 from core.quota.spec import DIMENSIONS, PlanSpec
+
+
+# Expansion and storage grow with the cell count; the brief's scale is 10,000+
+# cells, so this leaves twentyfold headroom while keeping a rebuild to seconds.
+MAX_PLAN_CELLS = 200_000
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,19 @@ def _cells_for(total: int, weights: list[tuple[list, list[float]]], fixed: dict[
     return {tuple(weights[d][0][i] for d, i in enumerate(idx)): n for idx, n in counts.items()}
 
 
+def _check_size(inv: _Inventory) -> None:
+    """Refuse, before any work, a plan whose cells would take too long to expand and store."""
+    per_class = math.prod(len(inv.values(dim)) for dim in DIMENSIONS)
+    clean = math.prod(len(inv.values(dim)) for dim in DIMENSIONS[:3])
+    total = len(inv.classes) * per_class + clean
+    if per_class > MAX_CELLS or total > MAX_PLAN_CELLS:
+        raise PlanError(
+            f"this plan would have {total:,} quota cells ({len(inv.classes)} classes x {per_class:,} mix cells each); "
+            f"the limit is {MAX_PLAN_CELLS:,} in all and {MAX_CELLS:,} per class: deactivate classes or remove unused poses, "
+            "luggage types or scanner models from the inventory"
+        )
+
+
 def _build(txn: WriteTransaction, plan_id: int, spec: PlanSpec, overrides: dict[tuple, int]) -> None:
     """Write the plan's per-class rows and cells. ``overrides``: cell key → test target."""
     inv = _inventory(txn)
@@ -97,6 +116,7 @@ def _build(txn: WriteTransaction, plan_id: int, spec: PlanSpec, overrides: dict[
         raise UnknownNameError(f"plan '{spec.name}' names classes not in the inventory (or inactive): {', '.join(unknown)}")
     if not inv.classes:
         raise PlanError("the inventory has no active threat classes; import the inventory first")
+    _check_size(inv)
     class_rows, cells = [], []
     for class_name, class_id in sorted(inv.classes.items()):
         kpi = spec.kpi_for(class_name)

@@ -35,6 +35,7 @@ from statistics import NormalDist
 from core.errors import SizingError
 
 MAX_N = 10_000_000
+MAX_MISSES = 1000  # the demonstration's cost grows with it
 
 
 def z_two_sided(confidence: float) -> float:
@@ -111,19 +112,36 @@ def _binomial_cdf(k: int, n: int, p: float) -> float:
 
 
 def demonstration_sample_size(target_rate: float, misses_allowed: int = 0, confidence: float = 0.95) -> int:
-    """Smallest n such that n - k detections out of n show rate >= target (one-sided)."""
+    """Smallest n such that n - k detections out of n show rate >= target (one-sided).
+
+    P(misses <= k) falls as n grows, so the search brackets by doubling and then
+    bisects: about 2·log2(n) evaluations of O(k) each, whatever the inputs.
+    """
     _check_open_unit("target rate", target_rate)
     _check_open_unit("confidence", confidence)
-    if misses_allowed < 0:
-        raise SizingError("misses allowed must not be negative")
+    if not 0 <= misses_allowed <= MAX_MISSES:
+        raise SizingError(f"misses allowed must be from 0 to {MAX_MISSES}, got {misses_allowed}")
     alpha = 1 - confidence
     miss_rate = 1 - target_rate
-    n = misses_allowed + 1
-    while _binomial_cdf(misses_allowed, n, miss_rate) > alpha:
-        n += 1
-        if n > MAX_N:
-            raise SizingError("demonstration needs more than {MAX_N:,} samples")
-    return n
+
+    def enough(n: int) -> bool:
+        return _binomial_cdf(misses_allowed, n, miss_rate) <= alpha
+
+    low = high = misses_allowed + 1
+    while not enough(high):
+        low, high = high + 1, high * 2
+        if high > MAX_N:
+            if enough(MAX_N):
+                high = MAX_N
+                break
+            raise SizingError(f"demonstrating {target_rate} with {misses_allowed} misses needs more than {MAX_N:,} samples")
+    while low < high:
+        mid = (low + high) // 2
+        if enough(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return high
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,16 @@ Example (every key optional except ``name``)::
     classes:                    # missing: every active class, with the defaults
       knife_folding_open: {detection_rate: 0.95, half_width: 0.02}
       pistol: {test_setups: 600, mix: {pose: {flat: 2, edge_on: 1}}}
+
+Ranges (anything outside is refused with its line, before any work starts):
+``name`` 1-100 characters, ``note`` up to 2,000; ``images_per_setup`` 1-100;
+``detection_rate``, ``confidence``, clean ``false_alarm_rate`` strictly between
+0 and 1; ``max_false_alarm_rate`` from 0 to below 1; ``half_width`` strictly
+between 0 and 0.5; ``misses_allowed`` 0-100; ``ratio_step`` 1-20 (train:test);
+``test_setups`` and clean ``setups`` 0-1,000,000; mix weights finite, 0 to
+1,000,000, not all 0 in a dimension; class and mix value names 1-100 characters.
+No text may hold control characters. The file itself is read by
+:mod:`core.inputs` (size, encoding, nesting, no aliases, no duplicate keys).
 """
 
 from __future__ import annotations
@@ -29,11 +39,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from core.errors import InputFileError, InputProblem
+from core.inputs import MAX_NAME, MAX_NOTE, Located, Number, OneOf, Problems, Rule, Text, Whole, is_missing, parse_yaml, read_bytes, shown
 
 DIMENSIONS = ("luggage_type", "clutter", "scanner_model", "pose")
+
+# Upper bounds that keep every plan computable in moments (sizing and mix
+# expansion work grows with them).
+MAX_MISSES = 100
+MAX_RATIO_STEP = 20
+MAX_SETUPS = 1_000_000
+MAX_IMAGES_PER_SETUP = 100
+MAX_WEIGHT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -93,122 +109,123 @@ class PlanSpec:
         )
 
 
-_KPI_FIELDS = {
-    "detection_rate": (float, lambda v: 0 < v < 1, "between 0 and 1"),
-    "half_width": (float, lambda v: 0 < v < 0.5, "between 0 and 0.5"),
-    "confidence": (float, lambda v: 0 < v < 1, "between 0 and 1"),
-    "max_false_alarm_rate": (float, lambda v: 0 <= v < 1, "between 0 and 1"),
-    "sizing": (str, lambda v: v in ("wilson", "demonstration"), "wilson or demonstration"),
-    "misses_allowed": (int, lambda v: v >= 0, "0 or more"),
-    "ratio_step": (int, lambda v: v >= 0, "0 or more (train:test)"),
-    "test_setups": (int, lambda v: v >= 0, "0 or more"),
+# The documented range of every field (see core.inputs for the rules).
+_KPI_FIELDS: dict[str, Rule] = {
+    "detection_rate": Number(0, 1, lo_open=True, hi_open=True),
+    "half_width": Number(0, 0.5, lo_open=True, hi_open=True),
+    "confidence": Number(0, 1, lo_open=True, hi_open=True),
+    "max_false_alarm_rate": Number(0, 1, hi_open=True),
+    "sizing": OneOf(("wilson", "demonstration")),
+    "misses_allowed": Whole(0, MAX_MISSES),
+    "ratio_step": Whole(1, MAX_RATIO_STEP),
+    "test_setups": Whole(0, MAX_SETUPS),
 }
-_CLEAN_FIELDS = {
-    "false_alarm_rate": (float, lambda v: 0 < v < 1, "between 0 and 1"),
-    "half_width": (float, lambda v: 0 < v < 0.5, "between 0 and 0.5"),
-    "confidence": (float, lambda v: 0 < v < 1, "between 0 and 1"),
-    "setups": (int, lambda v: v >= 0, "0 or more"),
+_CLEAN_FIELDS: dict[str, Rule] = {
+    "false_alarm_rate": Number(0, 1, lo_open=True, hi_open=True),
+    "half_width": Number(0, 0.5, lo_open=True, hi_open=True),
+    "confidence": Number(0, 1, lo_open=True, hi_open=True),
+    "setups": Whole(0, MAX_SETUPS),
 }
+_TOP_FIELDS: dict[str, Rule] = {
+    "name": Text(MAX_NAME),
+    "note": Text(MAX_NOTE, blank_ok=True),
+    "images_per_setup": Whole(1, MAX_IMAGES_PER_SETUP),
+}
+_WEIGHT = Number(0, MAX_WEIGHT)
+_NAME = Text(MAX_NAME)
 
 
 class _Checker:
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[InputProblem] = []
+    def __init__(self, problems: Problems):
+        self.problems = problems
 
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(InputProblem(self.source, None, f"{path}: {message}"))
+    def problem(self, node: Located, path: str, message: str) -> None:
+        self.problems.add(node.line, f"{path}: {message}")
 
-    def value(self, path: str, value: Any, kind: type, ok: Any, expected: str) -> Any:
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            self.problem(path, f"must be {kind.__name__} ({expected}), got {value!r}")
-            return None
-        if not ok(value):
-            self.problem(path, f"must be {expected}, got {value!r}")
-            return None
-        return value
-
-    def fields(self, path: str, data: Any, allowed: dict, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.problem(path, "must be a mapping")
+    def mapping(self, path: str, node: Located | None, what: str) -> dict[str, Located]:
+        if node is None or is_missing(node):
             return {}
+        if not node.is_mapping:
+            self.problem(node, path, f"must be a mapping of {what}")
+            return {}
+        return node.value
+
+    def fields(self, path: str, node: Located | None, allowed: dict[str, Rule], extra: tuple[str, ...] = ()) -> dict[str, Any]:
         out = {}
-        for key, value in data.items():
+        for key, value in self.mapping(path, node, "settings").items():
+            where = f"{path}.{shown(key)}" if path else shown(key)
             if key in extra:
                 continue
             if key not in allowed:
-                self.problem(f"{path}.{key}", f"unknown key (allowed: {', '.join(allowed)})")
+                self.problem(value, where, f"unknown key (allowed: {', '.join([*allowed, *extra])})")
                 continue
-            checked = self.value(f"{path}.{key}", value, *allowed[key])
-            if checked is not None:
+            if is_missing(value):
+                continue
+            checked, problem = allowed[key].check(value)
+            if problem:
+                self.problem(value, where, problem)
+            else:
                 out[key] = checked
         return out
 
-    def mix(self, path: str, data: Any) -> dict[str, dict[str, float]]:
-        if not isinstance(data, dict):
-            self.problem(path, "must be a mapping of dimension → {value: weight}")
-            return {}
+    def mix(self, path: str, node: Located | None) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
-        for dim, weights in data.items():
+        for dim, weights in self.mapping(path, node, "dimension → {value: weight}").items():
+            where = f"{path}.{shown(dim)}"
             if dim not in DIMENSIONS:
-                self.problem(f"{path}.{dim}", f"unknown mix dimension (use {', '.join(DIMENSIONS)})")
+                self.problem(weights, where, f"unknown mix dimension (use {', '.join(DIMENSIONS)})")
                 continue
-            if not isinstance(weights, dict) or not weights:
-                self.problem(f"{path}.{dim}", "must map values to weights")
+            if not weights.is_mapping or not weights.value:
+                self.problem(weights, where, "must map values to weights")
                 continue
             clean: dict[str, float] = {}
-            for name, weight in weights.items():
-                checked = self.value(f"{path}.{dim}.{name}", weight, float, lambda v: v >= 0, "a weight of 0 or more")
-                if checked is not None:
-                    clean[str(name)] = checked
-            if clean and sum(clean.values()) <= 0:
-                self.problem(f"{path}.{dim}", "weights must not all be 0")
+            for name, weight in weights.value.items():
+                _, name_problem = _NAME.check(Located(weight.line, name, name))
+                checked, problem = _WEIGHT.check(weight)
+                if name_problem or problem:
+                    self.problem(weight, f"{where}.{shown(name)}", f"name {name_problem}" if name_problem else problem)
+                else:
+                    clean[name] = checked
+            if len(clean) == len(weights.value) and sum(clean.values()) <= 0:
+                self.problem(weights, where, "weights must not all be 0")
             out[dim] = clean
         return out
 
 
 def parse_plan_spec(raw: bytes, source: str) -> PlanSpec:
-    checker = _Checker(source)
-    try:
-        data = yaml.safe_load(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputFileError([InputProblem(source, None, "not UTF-8 text; save the file as UTF-8")])
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputFileError([InputProblem(source, mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', exc)}")])
-    if not isinstance(data, dict):
-        raise InputFileError([InputProblem(source, None, "expected a mapping with at least 'name:'")])
-    allowed_top = {"name", "images_per_setup", "note", "defaults", "clean", "mix", "classes"}
-    for key in data:
-        if key not in allowed_top:
-            checker.problem(str(key), f"unknown key (allowed: {', '.join(sorted(allowed_top))})")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        checker.problem("name", "the plan needs a name")
-        name = ""
-    ips = checker.value("images_per_setup", data.get("images_per_setup", 1), int, lambda v: v >= 1, "1 or more")
-    defaults = checker.fields("defaults", data.get("defaults", {}), _KPI_FIELDS)
-    clean = checker.fields("clean", data.get("clean", {}), _CLEAN_FIELDS)
-    mix = checker.mix("mix", data.get("mix", {}))
+    """The spec in ``raw``, every value range-checked; :class:`InputFileError`
+    lists every problem with its line."""
+    problems = Problems(source)
+    root = parse_yaml(raw, problems)
+    problems.raise_if_any()
+    if not root.is_mapping:
+        problems.add(root.line, "expected a mapping with at least 'name:'")
+        problems.raise_if_any()
+    checker = _Checker(problems)
+    data = root.value
+    allowed_top = (*_TOP_FIELDS, "defaults", "clean", "mix", "classes")
+    top = checker.fields("", root, _TOP_FIELDS, extra=allowed_top[len(_TOP_FIELDS):])
+    if is_missing(data.get("name")):
+        problems.add(data["name"].line if "name" in data else root.line, "name: the plan needs a name")
+    defaults = checker.fields("defaults", data.get("defaults"), _KPI_FIELDS)
+    clean = checker.fields("clean", data.get("clean"), _CLEAN_FIELDS)
+    mix = checker.mix("mix", data.get("mix"))
     classes: dict[str, dict[str, Any]] = {}
-    raw_classes = data.get("classes", {}) or {}
-    if not isinstance(raw_classes, dict):
-        checker.problem("classes", "must map class names to their settings")
-        raw_classes = {}
-    for class_name, settings in raw_classes.items():
-        settings = settings or {}
-        entry = checker.fields(f"classes.{class_name}", settings, _KPI_FIELDS, extra=("mix",))
-        if isinstance(settings, dict) and "mix" in settings:
-            entry["mix"] = checker.mix(f"classes.{class_name}.mix", settings["mix"])
-        classes[str(class_name)] = entry
-    if checker.problems:
-        raise InputFileError(checker.problems)
+    for class_name, settings in checker.mapping("classes", data.get("classes"), "class names to their settings").items():
+        path = f"classes.{shown(class_name)}"
+        _, name_problem = _NAME.check(Located(settings.line, class_name, class_name))
+        if name_problem:
+            checker.problem(settings, path, f"class name {name_problem}")
+            continue
+        entry = checker.fields(path, settings, _KPI_FIELDS, extra=("mix",))
+        if settings.is_mapping and "mix" in settings.value:
+            entry["mix"] = checker.mix(f"{path}.mix", settings.value["mix"])
+        classes[class_name] = entry
+    problems.raise_if_any()
     return PlanSpec(
-        name=name.strip(),
-        images_per_setup=ips,
-        note=str(data.get("note", "") or ""),
+        name=top["name"],
+        images_per_setup=top.get("images_per_setup", 1),
+        note=top.get("note", ""),
         defaults=KpiSpec(**defaults),
         clean=CleanSpec(**clean),
         mix=mix,
@@ -217,9 +234,7 @@ def parse_plan_spec(raw: bytes, source: str) -> PlanSpec:
 
 
 def read_plan_spec(path: str | Path) -> PlanSpec:
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError([InputProblem(str(path), None, f"cannot read the file: {exc.strerror or exc}")])
+    problems = Problems(str(path))
+    raw = read_bytes(path, problems)
+    problems.raise_if_any()
     return parse_plan_spec(raw, str(path))

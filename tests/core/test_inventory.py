@@ -84,7 +84,7 @@ def test_an_edit_is_an_update_with_before_and_after_in_the_audit_log(empty_lab):
         (GOOD.replace('barcode: BG-1', 'barcode: "00123"'), 12, "already used by a threat item"),
         (GOOD + "  - name: flat\n", 27, "duplicate pose name 'flat' (first at line 26)"),
         (GOOD.replace("class: knife_folding_open", "class: knife_typo"), 7, "unknown threat class 'knife_typo'"),
-        (GOOD.replace("width: 1024", "width: -5"), 18, "must be greater than 0"),
+        (GOOD.replace("width: 1024", "width: -5"), 18, "must be a whole number from 1 to 65,536 (got -5)"),
         (GOOD.replace("clutter: medium", "clutter: extreme"), 14, "must be one of low, medium, high"),
         (GOOD.replace("    station: bench-1\n", ""), 22, "missing required field 'station'"),
         (GOOD.replace("dual_energy: true", "dual_enrgy: true"), 20, "unknown field 'dual_enrgy'"),
