@@ -500,3 +500,37 @@ def m0004(db: Database) -> None:
             "CREATE INDEX ingest_events_day ON ingest_events(substr(at, 1, 10), outcome)",
         ],
     )
+
+
+@migrations(name="0005_production_counts_follow_technician")
+def m0005(db: Database) -> None:
+    _run(
+        db,
+        [
+            # An image that arrives before its step's tags are scanned has no
+            # technician yet; assigning it to a step (F5, `xlab ingest assign`)
+            # names the technician afterwards. The counters were kept on
+            # insert only, so such images stayed under "(no session)".
+            """CREATE TRIGGER images_production_moved
+                AFTER UPDATE OF technician, scanner_id, captured_at ON images
+                WHEN IFNULL(OLD.technician, '') IS NOT IFNULL(NEW.technician, '')
+                  OR OLD.scanner_id IS NOT NEW.scanner_id
+                  OR substr(OLD.captured_at, 1, 10) IS NOT substr(NEW.captured_at, 1, 10)
+                BEGIN
+                    UPDATE production_counts SET images = images - 1
+                    WHERE OLD.scanner_id IS NOT NULL AND day = substr(OLD.captured_at, 1, 10)
+                      AND scanner_id = OLD.scanner_id AND technician = IFNULL(OLD.technician, '');
+                    DELETE FROM production_counts WHERE images <= 0
+                      AND day = substr(OLD.captured_at, 1, 10) AND scanner_id = OLD.scanner_id;
+                    INSERT INTO production_counts (day, scanner_id, technician, images)
+                    SELECT substr(NEW.captured_at, 1, 10), NEW.scanner_id, IFNULL(NEW.technician, ''), 1
+                    WHERE NEW.scanner_id IS NOT NULL
+                    ON CONFLICT (day, scanner_id, technician) DO UPDATE SET images = images + 1;
+                END""",
+            # Recount what earlier assignments left under the wrong name.
+            "DELETE FROM production_counts",
+            """INSERT INTO production_counts (day, scanner_id, technician, images)
+               SELECT substr(captured_at, 1, 10), scanner_id, IFNULL(technician, ''), COUNT(*)
+               FROM images WHERE scanner_id IS NOT NULL GROUP BY 1, 2, 3""",
+        ],
+    )
