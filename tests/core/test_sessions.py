@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -295,3 +295,45 @@ def test_cli_runs_a_session(running, capsys):
     assert "being run by cy" in capsys.readouterr().err
     assert main(["session", "close", str(sid), "--lab", root, "--technician", "cy"]) == 0
     assert cs.session_view(lab, sid).session["status"] == "closed"
+
+
+def _xlab(root, *args, workstation):
+    """``xlab session ...`` as its own process at ``workstation``."""
+    xlab = os.path.join(os.path.dirname(sys.executable), "xlab")
+    return subprocess.Popen([xlab, "session", *args, "--lab", root], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "XLAB_WORKSTATION": workstation})
+
+
+def test_two_processes_at_two_stations_never_both_hold_a_session(demo_lab):
+    lab = demo_lab
+    sid = plan_today(lab)["SCN-A"]["id"]
+    root = str(lab.paths.root)
+    # the same login at two stations, at the same moment: one holds it, the other is told who and where
+    procs = {ws: _xlab(root, "start", str(sid), "--technician", "tech", workstation=ws) for ws in ("bench-1", "bench-2")}
+    results = {ws: (p.wait(60), *p.communicate()) for ws, p in procs.items()}
+    winners = [ws for ws, (rc, _, _) in results.items() if rc == 0]
+    assert len(winners) == 1, results
+    holder = winners[0]
+    loser = "bench-2" if holder == "bench-1" else "bench-1"
+    rc, _, err = results[loser]
+    assert rc == 2 and f"is being run by tech at {holder}, last seen" in err and len(err.strip().splitlines()) == 1
+    row = cs.session_view(lab, sid).session
+    assert (row["held_by"], row["held_host"]) == ("tech", holder)
+    # take-over only after the holder has been silent for HOLD_TIMEOUT_S
+    def silent_for(seconds):
+        with lab.catalog.write() as txn:
+            txn.execute("UPDATE capture_sessions SET held_seen_at = ? WHERE id = ?",
+                        ((datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(), sid))
+
+    silent_for(cs.HOLD_TIMEOUT_S - 10)
+    p = _xlab(root, "start", str(sid), "--technician", "bo", "--take-over", workstation=loser)
+    assert p.wait(60) == 2 and "can be taken over if tech stays silent" in p.communicate()[1]
+    silent_for(cs.HOLD_TIMEOUT_S + 10)
+    p = _xlab(root, "start", str(sid), "--technician", "bo", workstation=loser)
+    assert p.wait(60) == 2 and f"was left by tech at {holder}" in p.communicate()[1]
+    p = _xlab(root, "start", str(sid), "--technician", "bo", "--take-over", workstation=loser)
+    assert p.wait(60) == 0, p.communicate()
+    row = cs.session_view(lab, sid).session
+    assert (row["held_by"], row["held_host"]) == ("bo", loser)
+    with pytest.raises(cs.HoldLostError, match="now run by bo"):
+        cs.heartbeat(lab, sid, "tech", host=holder)
