@@ -35,12 +35,17 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(temp, path)
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        # A full disk (or any failure) must not leave a partial file that nothing will ever remove.
+        temp.unlink(missing_ok=True)
+        raise
     if durable:
         _fsync_dir(path.parent)
 
@@ -58,18 +63,40 @@ def link_atomic(source: Path, path: Path, expected: tuple[int, int]) -> bool:
         os.link(source, temp)
     except OSError:
         return False
-    st = os.stat(temp)
-    if (st.st_size, st.st_mtime_ns) != expected:
-        os.unlink(temp)
-        return False
-    fd = os.open(temp, os.O_RDONLY)
     try:
-        os.fsync(fd)  # the scanner's own writes may still be in the page cache
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
+        st = os.stat(temp)
+        if (st.st_size, st.st_mtime_ns) != expected:
+            os.unlink(temp)
+            return False
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the scanner's own writes may still be in the page cache
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
     return True
+
+
+def _is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith((".tmp", ".lnk"))
+
+
+def remove_temporaries(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove the temporary files a killed or failed write left in ``folder`` (those for ``name`` only, if given)."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if _is_temporary(entry.name) and (name is None or entry.name.startswith(f".{name}.")) and entry.is_file():
+            Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 class ContentStore:
@@ -127,6 +154,7 @@ class ContentStore:
         hashes whose files were removed.
         """
         removed = []
+        self._sweep_once()
         if not self.journal.is_dir():
             return removed
         for note in sorted(self.journal.iterdir()):
@@ -134,13 +162,36 @@ class ContentStore:
                 note.unlink(missing_ok=True)  # a half-written note
                 continue
             sha = note.name
+            try:
+                ext = note.read_text().strip()
+            except (OSError, UnicodeDecodeError):
+                ext = ""
+            image = self.image_path(sha, ext)
+            for leftover in (image, self.thumb_path(sha)):
+                remove_temporaries(leftover.parent, leftover.name)
             if not known(sha):
-                ext = note.read_text().strip() or ""
-                self.image_path(sha, ext).unlink(missing_ok=True)
+                image.unlink(missing_ok=True)
                 self.thumb_path(sha).unlink(missing_ok=True)
                 removed.append(sha)
             note.unlink(missing_ok=True)
         return removed
+
+    def _sweep_once(self) -> None:
+        """Remove every temporary file in the store, once per store.
+
+        Later leftovers all have a journal note (written before any store
+        write), so :meth:`reconcile` finds them without walking a store of
+        millions of files; this full walk catches those of versions that
+        left them without one.
+        """
+        marker = self.root / ".swept"
+        if marker.exists() or not self.root.is_dir():
+            return
+        for folder, _, names in os.walk(self.root):
+            for name in names:
+                if _is_temporary(name):
+                    (Path(folder) / name).unlink(missing_ok=True)
+        marker.touch()
 
     def orphans(self, known: Callable[[str], bool]) -> list[Path]:
         """Every image file the catalog does not know (a full scan; for checks and tests)."""

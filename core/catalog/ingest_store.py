@@ -8,6 +8,22 @@ from typing import Any
 from core.catalog.db import Catalog, WriteTransaction, utc_now
 
 
+def catalog_text(value: str | None) -> str | None:
+    """A file name or path as SQLite can store it.
+
+    Names are bytes on Linux; one that is not UTF-8 reaches Python with
+    surrogate escapes, which SQLite refuses. Those bytes are written as
+    ``\\xNN`` instead (the kept copy has the real name).
+    """
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def image_id_for_sha(txn_or_catalog: WriteTransaction | Catalog, sha256: str) -> int | None:
     sql = "SELECT id FROM images WHERE sha256 = ?"
     if isinstance(txn_or_catalog, WriteTransaction):
@@ -74,6 +90,7 @@ def activate_next_step(txn: WriteTransaction, session_id: int, previous_step_id:
 
 
 def insert_image(txn: WriteTransaction, row: dict[str, Any]) -> int:
+    row = {**row, **{k: catalog_text(row[k]) for k in ("original_name", "source_path") if k in row}}
     columns = ", ".join(row)
     cursor = txn.execute(f"INSERT INTO images ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
     txn.touched("images", "cell_tally", "production_counts")
@@ -84,7 +101,7 @@ def insert_event(txn: WriteTransaction, scanner_id: int | None, source: str, sha
                  image_id: int | None = None, detail: str = "") -> None:
     txn.execute(
         "INSERT INTO ingest_events (at, scanner_id, source_path, sha256, outcome, image_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (utc_now(), scanner_id, source, sha, outcome, image_id, detail),
+        (utc_now(), scanner_id, catalog_text(source), sha, outcome, image_id, catalog_text(detail)),
     )
     txn.touched("ingest_events")
 
@@ -94,7 +111,7 @@ def insert_quarantine(txn: WriteTransaction, scanner_id: int | None, source: str
     cursor = txn.execute(
         "INSERT INTO quarantine (at, scanner_id, source_path, stored_path, sha256, size, reason_code, reason)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (utc_now(), scanner_id, source, stored, sha, size, code, reason),
+        (utc_now(), scanner_id, catalog_text(source), catalog_text(stored), sha, size, code, catalog_text(reason)),
     )
     txn.touched("quarantine")
     return int(cursor.lastrowid)
@@ -188,3 +205,18 @@ def scanner_rates(catalog: Catalog, since_iso: str) -> dict[str, int]:
     counts = {r["scanner_id"]: r["n"] for r in catalog.query(
         "SELECT scanner_id, COUNT(*) AS n FROM images WHERE ingested_at >= ? GROUP BY scanner_id", (since_iso,))}
     return {r["name"]: counts.get(r["id"], 0) for r in catalog.query("SELECT id, name FROM scanners ORDER BY name")}
+
+
+def totals_since(catalog: Catalog, since_iso: str) -> dict[str, int]:
+    """What ingest did since a time, per outcome of its events.
+
+    A DICOS threat report is ingested too, but it is annotations for an
+    image, not an image: ``images`` counts images taken, ``reports`` the
+    reports (events with no image); ``duplicate``, ``quarantined`` and
+    ``rejected`` count files of any kind.
+    """
+    rows = catalog.query(
+        """SELECT CASE WHEN outcome = 'ingested' AND image_id IS NULL THEN 'reports'
+                       WHEN outcome = 'ingested' THEN 'images' ELSE outcome END AS kind, COUNT(*) AS n
+           FROM ingest_events WHERE at >= ? GROUP BY kind""", (since_iso,))
+    return {r["kind"]: r["n"] for r in rows}

@@ -17,33 +17,48 @@ row). So every file ends in the catalog exactly once, or still in its folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.catalog import ingest_store as sql
 from core.catalog.db import utc_now
-from core.errors import UnknownNameError
+from core.errors import StoreFullError, UnknownNameError
+from core.ingest import log as ingest_log
 from core.ingest.analysis import ScannerExpectation
 from core.ingest.lock import IngestLock
 from core.ingest.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateIndex
 from core.ingest.pool import decode_pool
-from core.ingest.worker import SIDECAR_SUFFIX, Prepared, prepare, sidecar_for
+from core.ingest.worker import (
+    SIDECAR_SUFFIX,
+    Prepared,
+    describe,
+    is_disk_full,
+    prepare,
+    quarantine_failed,
+    short_name,
+    sidecar_for,
+)
 from core.lab import Lab
 from core.progress import Progress
-from core.store import ContentStore
+from core.store import ContentStore, remove_temporaries
 
 TEMP_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", "~")
 SETTLE_S = 0.25
 MAX_NEAR_DUPLICATES = 10
 # A file not modified for this long when first seen is complete already.
 QUIET_AGE_S = 1.0
+# With the store's disk full, watch tries again this often.
+FULL_RETRY_S = 10.0
 
 
 def is_temporary(name: str) -> bool:
@@ -63,7 +78,7 @@ class ScannerInfo:
 @dataclass(frozen=True)
 class Outcome:
     source: str
-    outcome: str  # ingested, duplicate, quarantined, rejected
+    outcome: str  # ingested, duplicate, quarantined, rejected (left in place), skipped (import: not a file to take)
     sha256: str | None = None
     image_id: int | None = None
     detail: str = ""
@@ -102,13 +117,20 @@ class Ingestor:
         self.max_distance = max_distance
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_generation = 0  # which pool a future came from (see pool_broke)
         self._index: NearDuplicateIndex | None = None
         self._class_ids = sql.class_ids(lab.catalog)
+        self.log = ingest_log.for_lab(lab.paths.root)
+        self.kept_in_place: set[str] = set()  # taken, but could not be removed from the drop folder
+        self._link_targets: dict[str, str] = {}  # where a quarantined link goes once its commit holds
 
     # -- set-up ---------------------------------------------------------------
 
     def reconcile(self) -> list[str]:
-        """Undo the store writes of an ingest that was killed before its commit."""
+        """Undo the store writes of an ingest that was killed before its commit,
+        and remove the temporary files such an ingest (or a full disk) left."""
+        for folder in (self.quarantine_root, *(self.quarantine_root.glob("*"))):
+            remove_temporaries(folder)
         return self.store.reconcile(lambda sha: sql.image_id_for_sha(self.lab.catalog, sha) is not None
                                     or self.lab.catalog.query_one("SELECT 1 FROM dicos_reports WHERE sha256 = ?", (sha,)) is not None)
 
@@ -131,6 +153,19 @@ class Ingestor:
             self._pool = decode_pool(self.workers)
         return self._pool.submit(prepare, *args)
 
+    @property
+    def pool_generation(self) -> int:
+        return self._pool_generation
+
+    def pool_broke(self, generation: int) -> None:
+        """A worker process of pool ``generation`` died: the next submit starts a new pool."""
+        if generation != self._pool_generation:
+            return  # that pool was replaced already
+        self._pool_generation += 1
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -139,9 +174,37 @@ class Ingestor:
     # -- commit ---------------------------------------------------------------
 
     def commit(self, batch: list[tuple[Prepared, ScannerInfo | None]]) -> list[Outcome]:
-        """Commit prepared files in one transaction, then remove their sources."""
+        """Commit prepared files in one transaction, then remove their sources.
+
+        If the transaction fails, nothing of it is kept and the files are
+        committed again one by one, so one file the catalog cannot take
+        (quarantined with the reason) does not cost the others. Raises
+        :class:`StoreFullError` when the catalog's disk is full (nothing of
+        the batch committed; the sources stay).
+        """
         if not batch:
             return []
+        try:
+            outcomes = self._commit_together(batch)
+        except Exception as exc:  # noqa: BLE001 - retried file by file below
+            if is_disk_full(exc):
+                raise self._full(exc) from None
+            if len(batch) > 1:
+                return [self.commit([one])[0] for one in batch]
+            outcomes = [self._commit_failed(batch[0], exc)]
+        for (prepared, _), outcome in zip(batch, outcomes):
+            if prepared.sha256 and prepared.kind in ("image", "report"):
+                self.store.done(prepared.sha256)
+            if not self.remove_sources or outcome.outcome in ("rejected", "skipped"):
+                pass
+            elif prepared.reason_code == "symlink":
+                self._move_link(prepared.source)
+            else:
+                self._remove_source(Path(prepared.source), outcome.outcome != "quarantined")
+            self._log(outcome)
+        return outcomes
+
+    def _commit_together(self, batch: list[tuple[Prepared, ScannerInfo | None]]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         try:
             with self.lab.catalog.write() as txn:
@@ -152,15 +215,91 @@ class Ingestor:
         except BaseException:
             self._index = None  # rows it may have gained were rolled back
             raise
-        for (prepared, _), outcome in zip(batch, outcomes):
-            if prepared.sha256 and prepared.kind in ("image", "report"):
-                self.store.done(prepared.sha256)
-            if self.remove_sources and outcome.outcome != "rejected" and prepared.reason_code != "symlink":
-                source = Path(prepared.source)
-                sidecar = sidecar_for(source) if outcome.outcome != "quarantined" else None
-                source.unlink(missing_ok=True)
-                if sidecar is not None:
-                    sidecar.unlink(missing_ok=True)  # its content is in the image's metadata
+        return outcomes
+
+    def _commit_failed(self, item: tuple[Prepared, ScannerInfo | None], exc: Exception) -> Outcome:
+        """One file the catalog could not take: keep it in quarantine with the reason (or refuse it)."""
+        prepared, scanner = item
+        reason = f"the catalog could not record this file: {describe(exc)}"
+        if prepared.kind == "quarantine" and prepared.quarantine_path:
+            fallback = Prepared(prepared.source, "quarantine", size=prepared.size, mtime=prepared.mtime,
+                                sha256=prepared.sha256, reason_code="error", reason=f"{prepared.reason}; {reason}",
+                                quarantine_path=prepared.quarantine_path)
+        else:
+            fallback = quarantine_failed(prepared.source, str(self.quarantine_root), "error", reason)
+        if fallback.kind == "store_full":
+            raise StoreFullError(self.full_message(fallback.reason))
+        try:
+            return self._commit_together([(fallback, scanner)])[0]
+        except Exception as again:  # noqa: BLE001 - not even an event can be written for it
+            if is_disk_full(again):
+                raise self._full(again) from None
+            return Outcome(prepared.source, "rejected", prepared.sha256, None,
+                           f"{reason}; not recorded either ({describe(again)}); left where it is",
+                           scanner.name if scanner else None)
+
+    def _link_target(self, source: str) -> str:
+        target = self.quarantine_root / "links" / f"{time.time_ns() // 1000}_{short_name(Path(source).name)}"
+        self._link_targets[source] = str(target)
+        return str(target)
+
+    def _move_link(self, source: str) -> None:
+        target = Path(self._link_targets.pop(source))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.symlink(os.readlink(source), target)  # the drop folder is on another filesystem
+                os.unlink(source)
+        except OSError as exc:
+            self.kept_in_place.add(source)
+            self.log.warning("%s: a link quarantined, but it could not be moved (%s); it is left there",
+                             source, exc.strerror or exc)
+
+    def _remove_source(self, source: Path, with_sidecar: bool) -> None:
+        try:
+            sidecar = sidecar_for(source) if with_sidecar else None
+            source.unlink(missing_ok=True)
+            if sidecar is not None:
+                sidecar.unlink(missing_ok=True)  # its content is in the image's metadata
+        except OSError as exc:
+            self.kept_in_place.add(str(source))
+            self.log.warning("%s: taken, but could not be removed from its folder (%s); it is left there",
+                             source, exc.strerror or exc)
+
+    def _log(self, outcome: Outcome) -> None:
+        level = 20 if outcome.outcome in ("ingested", "duplicate") else 30  # INFO, WARNING
+        scanner = f" [{outcome.scanner}]" if outcome.scanner else ""
+        self.log.log(level, "%s%s: %s (%s)", outcome.source, scanner, outcome.outcome, outcome.detail)
+
+    def full_message(self, what: str) -> str:
+        return (f"ingest stopped taking files: {what}. Free space on that disk; "
+                "nothing was lost (files not taken are still in their folders)")
+
+    def _full(self, exc: BaseException) -> StoreFullError:
+        where = self.lab.paths.root if isinstance(exc, sqlite3.Error) else self.store.root
+        return StoreFullError(self.full_message(f"no space left on the disk of {where} ({describe(exc)})"))
+
+    def record_skipped(self, skipped: list[tuple[str, str]], scanner: ScannerInfo | None) -> list[Outcome]:
+        """Account for files an import does not take (hidden files, links to folders, ...)."""
+        if not skipped:
+            return []
+        name = scanner.name if scanner else None
+        outcomes = [Outcome(path, "skipped", None, None, reason, name) for path, reason in skipped]
+        try:
+            with self.lab.catalog.write() as txn:
+                for path, reason in skipped:
+                    # The catalog's events know no 'skipped': a file not taken and left in place is 'rejected'.
+                    sql.insert_event(txn, scanner.id if scanner else None, path, None, "rejected", detail=f"skipped: {reason}")
+        except Exception as exc:  # noqa: BLE001 - the summary and the log still account for them
+            if is_disk_full(exc):
+                raise self._full(exc) from None
+            self.log.warning("could not record %d skipped file(s): %s", len(skipped), describe(exc))
+        for outcome in outcomes:
+            self._log(outcome)
         return outcomes
 
     def _commit_one(self, txn, p: Prepared, scanner: ScannerInfo | None) -> Outcome:
@@ -172,10 +311,9 @@ class Ingestor:
         if p.kind == "quarantine":
             kept = p.quarantine_path
             if p.reason_code == "symlink":
-                target = self.quarantine_root / "links" / f"{int(time.time() * 1000)}_{Path(p.source).name}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p.source, target)
-                kept = str(target)
+                # Moved once the commit holds (a rolled-back batch must not have moved it);
+                # an import leaves its sources where they are.
+                kept = self._link_target(p.source) if self.remove_sources else p.source
             sql.insert_quarantine(txn, scanner_id, p.source, kept, p.sha256, p.size, p.reason_code, p.reason)
             sql.insert_event(txn, scanner_id, p.source, p.sha256, "quarantined", detail=p.reason)
             return Outcome(p.source, "quarantined", p.sha256, None, p.reason, name)
@@ -208,7 +346,7 @@ class Ingestor:
             "width": p.width, "height": p.height, "bit_depth": p.bit_depth, "channels": p.channels,
             "quality_flags": ",".join(flags), "usable": 1, "phash": p.phash, "thumb_path": p.thumb_path,
             "format": p.format, "sop_instance_uid": p.metadata.get("SOPInstanceUID"),
-            "metadata_json": json.dumps(p.metadata) if p.metadata else None,
+            "metadata_json": p.metadata_json if p.metadata_json is not None else (json.dumps(p.metadata) if p.metadata else None),
         }
         image_id = sql.insert_image(txn, row)
         if matches:
@@ -227,6 +365,86 @@ class Ingestor:
 
 
 # -- drivers -------------------------------------------------------------------
+
+
+class _Flight:
+    """Files being prepared in the worker processes.
+
+    A worker process that dies (a decoder crash, the kernel's out-of-memory
+    killer) fails every file then in flight, and nothing says which file was
+    to blame. Those files are taken again one at a time, each alone in the
+    pool: a file that kills a worker while alone is the culprit and is
+    quarantined, not retried for ever; the others go through.
+    """
+
+    def __init__(self, ingestor: Ingestor, limit: int):
+        self.ingestor = ingestor
+        self.limit = limit
+        self.running: dict[Future, tuple[str, ScannerInfo | None, int]] = {}  # path, scanner, pool generation
+        self.suspects: dict[str, ScannerInfo | None] = {}
+        self.alone: str | None = None  # the suspect running by itself
+
+    def __len__(self) -> int:
+        return len(self.running) + len(self.suspects)
+
+    def busy(self) -> set[str]:
+        return {path for path, _, _ in self.running.values()} | set(self.suspects)
+
+    def has_room(self) -> bool:
+        return not self.suspects and self.alone is None and len(self.running) < self.limit
+
+    def add(self, path: str, scanner: ScannerInfo | None) -> None:
+        for _ in range(2):
+            generation = self.ingestor.pool_generation
+            try:
+                self.running[self.ingestor.submit(path, scanner)] = (path, scanner, generation)
+                return
+            except BrokenProcessPool:
+                self.ingestor.pool_broke(generation)  # it broke between two submits: a new pool
+        self.suspects[path] = scanner
+
+    def collect(self, timeout: float | None, batch_size: int, linger: bool = False) -> list[tuple[Prepared, ScannerInfo | None]]:
+        """Files whose preparation ended (at most ``batch_size``), waiting at most ``timeout`` for the first.
+
+        ``linger``: wait a little for more while many are in flight, so they commit in one transaction.
+        """
+        if not self.running and self.suspects:
+            self._next_suspect()
+        if not self.running:
+            return []
+        finished, pending = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+        while linger and finished and len(finished) < batch_size and len(pending) >= self.limit // 2:
+            more, pending = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+            if not more:
+                break
+            finished |= more
+        out = []
+        for future in list(finished)[:batch_size]:
+            path, scanner, generation = self.running.pop(future)
+            alone, self.alone = self.alone == path, (None if self.alone == path else self.alone)
+            try:
+                prepared = future.result()
+            except (BrokenProcessPool, CancelledError):
+                self.ingestor.pool_broke(generation)
+                if not alone:
+                    self.suspects[path] = scanner
+                    continue
+                prepared = quarantine_failed(path, str(self.ingestor.quarantine_root), "crashed",
+                                             "the decoder process crashed on this file (a damaged or hostile file)")
+            except Exception as exc:  # noqa: BLE001 - the worker's answer could not come back
+                prepared = quarantine_failed(path, str(self.ingestor.quarantine_root), "error",
+                                             f"XLab could not take this file: {describe(exc)}")
+            out.append((prepared, scanner))
+        if not self.running and self.suspects:
+            self._next_suspect()
+        return out
+
+    def _next_suspect(self) -> None:
+        path = next(iter(self.suspects))
+        scanner = self.suspects.pop(path)
+        self.add(path, scanner)
+        if any(p == path for p, _, _ in self.running.values()):
+            self.alone = path
 
 
 class _Readiness:
@@ -323,6 +541,7 @@ def watch(
     settle_s: float = SETTLE_S,
     poll_s: float = 1.0,
     batch_size: int = 32,
+    full_retry_s: float = FULL_RETRY_S,
 ) -> Iterator[IngestProgress]:
     """Ingest every file the scanners write into their drop folders.
 
@@ -330,6 +549,10 @@ def watch(
     wake it at once; a poll every ``poll_s`` catches what events miss (network
     shares). Each yield reports one committed batch, or, when idle, the queue
     once per ``poll_s``, so a caller can stop it at any time.
+
+    One file never stops it: whatever fails on a file quarantines that file.
+    A full disk pauses it (files stay in their folders) and it tries again
+    every ``full_retry_s``; with ``once`` it raises :class:`StoreFullError`.
     """
     all_scanners = lab_scanners(lab)
     names = list(scanner_names) if scanner_names else list(all_scanners)
@@ -347,11 +570,13 @@ def watch(
     except BaseException:
         lock.release()
         raise
-    in_flight: dict[Future, tuple[str, ScannerInfo]] = {}
-    limit = max(2, 3 * max(1, ingestor.workers))
+    flight = _Flight(ingestor, max(2, 3 * max(1, ingestor.workers)))
     totals: dict[str, int] = {}
     done = 0
     last_yield = time.monotonic()
+    paused = ""  # why ingest waits for disk space
+    paused_until = 0.0
+    ingestor.log.info("ingest watch started: %s", ", ".join(f"{s.name} <- {s.drop_folder}" for s in scanners))
     try:
         while True:
             now = time.monotonic()
@@ -359,47 +584,68 @@ def watch(
             for scanner in scanners:
                 ready, waiting = readiness.observe(scanner.drop_folder, now)
                 queue[scanner.name] = waiting
-                busy = {path for path, _ in in_flight.values()}
+                if now < paused_until:
+                    continue
+                busy = flight.busy()
                 for path in ready:
-                    if path not in busy and len(in_flight) < limit:
-                        in_flight[ingestor.submit(path, scanner)] = (path, scanner)
-            if once and not in_flight and not any(queue.values()):
+                    if path not in busy and flight.has_room():
+                        flight.add(path, scanner)
+            if once and not flight and not any(queue.values()):
                 return
-            if in_flight:
-                finished, _ = wait(list(in_flight), timeout=min(poll_s, settle_s), return_when=FIRST_COMPLETED)
+            if flight:
+                results = flight.collect(min(poll_s, settle_s), batch_size)
             else:
-                finished = set()
-                wake.wait(min(poll_s, settle_s) if any(queue.values()) else poll_s)
+                results = []
+                wake.wait(min(poll_s, settle_s) if any(queue.values()) and now >= paused_until else poll_s)
                 wake.clear()
-            if not finished:
+            if not results:
                 if time.monotonic() - last_yield >= poll_s:
                     last_yield = time.monotonic()
-                    yield IngestProgress(done, None, "waiting for files", (), queue, dict(totals))
+                    message = f"paused: {paused}" if paused else "waiting for files"
+                    yield IngestProgress(done, None, message, (), queue, dict(totals))
                 continue
             batch = []
-            for future in list(finished)[:batch_size]:
-                path, scanner = in_flight.pop(future)
-                prepared = future.result()
-                readiness.forget(path)
+            full = ""
+            for prepared, scanner in results:
+                readiness.forget(prepared.source)
                 if prepared.kind == "retry":
-                    readiness.defer(path, 2.0)
+                    readiness.defer(prepared.source, 2.0)
+                elif prepared.kind == "store_full":
+                    full = ingestor.full_message(prepared.reason)
+                    readiness.defer(prepared.source, full_retry_s)
                 else:
                     batch.append((prepared, scanner))
-            if not batch:
-                continue
-            outcomes = ingestor.commit(batch)
+            try:
+                outcomes = ingestor.commit(batch)
+            except StoreFullError as exc:
+                full, outcomes = str(exc), []
+                for prepared, _ in batch:
+                    readiness.defer(prepared.source, full_retry_s)
             for (prepared, _), outcome in zip(batch, outcomes):
                 totals[outcome.outcome] = totals.get(outcome.outcome, 0) + 1
-                if outcome.outcome == "rejected":
+                if outcome.outcome == "rejected" or prepared.source in ingestor.kept_in_place:
+                    # Left in the folder: look again only once the file changes.
+                    ingestor.kept_in_place.discard(prepared.source)
                     try:
                         st = os.stat(prepared.source, follow_symlinks=False)
                         readiness.rejected[prepared.source] = (st.st_size, st.st_mtime_ns)
-                    except FileNotFoundError:
+                    except OSError:
                         pass
             done += len(outcomes)
+            if full:
+                if once:
+                    ingestor.log.error("ingest watch stopped: %s", full)
+                    raise StoreFullError(full)
+                if not paused:
+                    ingestor.log.error("paused: %s; trying again every %g s", full, full_retry_s)
+                paused, paused_until = full, time.monotonic() + full_retry_s
+            elif paused and outcomes:
+                ingestor.log.warning("space returned: ingest resumed")
+                paused = ""
             summary = ", ".join(f"{n} {k}" for k, n in sorted(totals.items()))
             last_yield = time.monotonic()
-            yield IngestProgress(done, None, f"{done} files: {summary}", tuple(outcomes), queue, dict(totals))
+            message = f"paused: {paused}" if paused else f"{done} files: {summary}"
+            yield IngestProgress(done, None, message, tuple(outcomes), queue, dict(totals))
     finally:
         if observer is not None:
             observer.stop()
@@ -408,17 +654,44 @@ def watch(
         lock.release()
 
 
-def _walk(paths: Iterable[str | Path]) -> Iterator[str]:
+def _walk(paths: Iterable[str | Path]) -> Iterator[tuple[str, str]]:
+    """Every file under ``paths``, as (path, why it is skipped: empty if it is to be taken).
+
+    Nothing given is passed over in silence: hidden and temporary files,
+    sidecars, links to folders and folders that cannot be read come out
+    with the reason they are not taken.
+    """
     for root in paths:
         root = Path(root)
-        if root.is_file() or root.is_symlink():
-            yield str(root)
+        if not root.is_dir():
+            yield str(root), ""  # named by the user: taken whatever its name (a link to a file is quarantined)
             continue
-        for folder, dirs, files in os.walk(root):
+        unreadable: list[OSError] = []
+        for folder, dirs, files in os.walk(root, onerror=unreadable.append):
+            while unreadable:
+                error = unreadable.pop()
+                yield str(error.filename), f"folder cannot be read ({error.strerror or error}); nothing in it was taken"
             dirs.sort()
+            for name in list(dirs):
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    dirs.remove(name)
+                    yield path, "a link to a folder: not followed (import the folder it points to instead)"
             for name in sorted(files):
-                if not is_temporary(name):
-                    yield os.path.join(folder, name)
+                yield os.path.join(folder, name), _skip_reason(name)
+        while unreadable:
+            error = unreadable.pop()
+            yield str(error.filename), f"folder cannot be read ({error.strerror or error}); nothing in it was taken"
+
+
+def _skip_reason(name: str) -> str:
+    if name.endswith(SIDECAR_SUFFIX):
+        return "a metadata sidecar (read with the image it describes), not an image"
+    if name.startswith("."):
+        return "a hidden file (name starts with a dot)"
+    if is_temporary(name):
+        return "a temporary file (still being written or left by a copy)"
+    return ""
 
 
 def import_paths(
@@ -447,35 +720,45 @@ def import_paths(
     total = sum(1 for _ in _walk(paths))
     ingestor = Ingestor(lab, workers=workers, remove_sources=False)
     ingestor.reconcile()
-    in_flight: set[Future] = set()
-    limit = max(2, 4 * max(1, ingestor.workers))
+    flight = _Flight(ingestor, max(2, 4 * max(1, ingestor.workers)))
     totals: dict[str, int] = {}
     done = 0
     files = _walk(paths)
     exhausted = False
+    ingestor.log.info("ingest import started: %d file(s) under %s", total, ", ".join(map(str, paths)))
     try:
-        while not exhausted or in_flight:
-            while not exhausted and len(in_flight) < limit:
-                path = next(files, None)
-                if path is None:
+        while not exhausted or flight:
+            skipped: list[tuple[str, str]] = []
+            while not exhausted and flight.has_room() and len(skipped) < batch_size:
+                item = next(files, None)
+                if item is None:
                     exhausted = True
                     break
-                in_flight.add(ingestor.submit(path, info))
-            if not in_flight:
-                break
-            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                path, skip = item
+                if skip:
+                    skipped.append((path, skip))
+                else:
+                    flight.add(path, info)
+            outcomes = ingestor.record_skipped(skipped, info)
             # Commit in batches: one transaction per batch, not per file.
-            while len(finished) < batch_size and in_flight and exhausted is False and len(in_flight) >= limit // 2:
-                more, in_flight = wait(in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
-                if not more:
-                    break
-                finished |= more
-            outcomes = ingestor.commit([(f.result(), info) for f in finished])
+            results = flight.collect(None, batch_size, linger=not exhausted) if flight and not skipped else []
+            full = [p for p, _ in results if p.kind == "store_full"]
+            outcomes += ingestor.commit([(p, s) for p, s in results if p.kind != "store_full"])
             for outcome in outcomes:
                 totals[outcome.outcome] = totals.get(outcome.outcome, 0) + 1
             done += len(outcomes)
+            if full:
+                raise StoreFullError(ingestor.full_message(
+                    f"{full[0].reason}; {done} of {total} file(s) were dealt with before, the rest were not taken "
+                    "(run the import again: what is stored already is recognised)"))
+            if not outcomes:
+                continue
             summary = ", ".join(f"{n} {k}" for k, n in sorted(totals.items()))
             yield IngestProgress(done, total, f"{done}/{total}: {summary}", tuple(outcomes), {}, dict(totals))
+        ingestor.log.info("ingest import finished: %s", ", ".join(f"{n} {k}" for k, n in sorted(totals.items())))
+    except StoreFullError as exc:
+        ingestor.log.error("ingest import stopped: %s", exc)
+        raise
     finally:
         ingestor.close()
     return totals
