@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
 
     def _toggle_ingest(self, on: bool) -> None:
         from core.ingest.engine import watch
+        from core.ingest.log import ingest_logging
 
         if on and (self._ingest is None or not self._ingest.running):
             who = self.ingest_elsewhere()
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
                 self.show_viewer_mode(who)
                 return
             self.viewer_note.hide()
+            ingest_logging(self.lab)
             self._ingest = tasks.run_task(
                 lambda: watch(self.lab), title="Ingest", parent=self, show_progress=False,
                 on_failed=self._ingest_failed,

@@ -232,8 +232,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_ingest_paths(args: argparse.Namespace) -> int:
     from core.ingest.engine import import_paths
+    from core.ingest.log import ingest_logging
 
     with _open_lab(args) as lab:
+        ingest_logging(lab)
         totals = {}
         for step in import_paths(lab, args.paths, scanner=args.scanner, workers=args.workers):
             totals = step.totals
@@ -247,8 +249,10 @@ def cmd_ingest_paths(args: argparse.Namespace) -> int:
 
 def cmd_ingest_watch(args: argparse.Namespace) -> int:
     from core.ingest.engine import watch
+    from core.ingest.log import ingest_logging
 
     with _open_lab(args) as lab:
+        ingest_logging(lab)
         _drive(watch(lab, args.scanner or None, once=args.once, workers=args.workers), args.quiet)
     return 0
 

@@ -141,7 +141,9 @@ def run_demo_scanners(
 
 def _ingest_until(lab: Lab, stop: threading.Event, failure: list[BaseException]) -> None:
     from core.ingest.engine import watch
+    from core.ingest.log import ingest_logging
 
+    ingest_logging(lab)
     progress = watch(lab)
     try:
         for _ in progress:
