@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.dialogs import show_error
+from app.dialogs import confirm_destructive, show_error
 from app.table_model import Column, RowsModel, make_table
 from app.views.area import AreaView
 from core.catalog import ingest_store
@@ -80,10 +79,15 @@ def load_snapshot(lab: Lab, since_id: int) -> IngestSnapshot:
         for s in lab_scanners(lab).values()
     ]
     quarantine = [{**q, "file": Path(q["source_path"]).name} for q in list_quarantine(lab)]
-    today = now.date().isoformat()
-    totals = {r["outcome"]: r["n"] for r in lab.catalog.query(
-        "SELECT outcome, COUNT(*) AS n FROM ingest_events WHERE at >= ? GROUP BY outcome", (today,))}
+    totals = ingest_store.totals_since(lab.catalog, now.date().isoformat())
     return IngestSnapshot(scanners, ingest_store.recent_images(lab.catalog, since_id, THUMBS_SHOWN), quarantine, totals)
+
+
+def today_text(t: dict[str, int]) -> str:
+    """Images and threat reports apart: a report is annotations for an image, not one more image."""
+    return (f"Today: {t.get('images', 0)} images, {t.get('reports', 0)} reports (annotations), "
+            f"{t.get('duplicate', 0)} duplicates, {t.get('quarantined', 0)} quarantined, "
+            f"{t.get('rejected', 0)} left in place (unreadable or skipped)")
 
 
 class IngestMonitorPanel(AreaView):
@@ -174,9 +178,7 @@ class IngestMonitorPanel(AreaView):
         self.quarantine_model.set_rows(snapshot.quarantine)
         self.quarantine_table.resizeColumnToContents(0)
         self.quarantine_title.setText(f"Quarantine: {len(snapshot.quarantine)} file(s) held")
-        t = snapshot.totals_today
-        self.status.setText(f"Today: {t.get('ingested', 0)} ingested, {t.get('duplicate', 0)} duplicates, "
-                            f"{t.get('quarantined', 0)} quarantined, {t.get('rejected', 0)} unreadable")
+        self.status.setText(today_text(snapshot.totals_today))
         if self._stale:
             self.refresh()
         else:
@@ -222,9 +224,9 @@ class IngestMonitorPanel(AreaView):
             verb = "Discard" if action == "discard" else "Accept"
             note = ("The kept copy stays on disk; the audit log records that you discarded it."
                     if action == "discard" else "It will be catalogued despite: " + row["reason"])
-            answer = QMessageBox.question(self, f"{verb} quarantined file", f"{verb} {row['file']}?\n\n{note}")
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+            confirm_destructive(self, f"{verb} quarantined file", f"{verb} {row['file']}?", verb,
+                                lambda: self.perform(action, row["id"]), note)
+            return
         self.perform(action, row["id"])
 
     def perform(self, action: str, quarantine_id: int) -> None:

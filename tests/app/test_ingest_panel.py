@@ -19,7 +19,7 @@ def test_images_from_the_simulated_scanner_appear_live(qtbot, window, demo_lab):
     # the rates and the thumbnails come from one snapshot each refresh; wait for the one after the last image
     qtbot.waitUntil(lambda: panel.thumbs.count() == 3 and rates().get("SCN-C") == 3, timeout=30_000)
     assert rates()["SCN-A"] == 0
-    assert "3 ingested" in panel.status.text()
+    assert "3 images" in panel.status.text()
     assert not panel.thumbs.item(0).icon().isNull()
     assert not list((demo_lab.paths.root / "drop" / "SCN-C").glob("*.png"))
     window.close()
@@ -39,3 +39,14 @@ def test_quarantined_files_are_listed_and_can_be_discarded(qtbot, window, demo_l
     panel.perform("discard", row["id"])
     qtbot.waitUntil(lambda: panel.quarantine_model.rowCount() == 0, timeout=10_000)
     assert demo_lab.catalog.query_one("SELECT action FROM audit_log WHERE entity = 'quarantine'")["action"] == "discard"
+
+
+def test_threat_reports_are_counted_as_annotations_not_as_images(qtbot, window, demo_lab):
+    panel = window.show_area("Ingest")
+    window.start_ingest()
+    list(simulate(demo_lab, "SCN-C", 4, rate_per_minute=0, fmt="dicos", seed=5, clean_fraction=0.0))
+    reports = lambda: demo_lab.catalog.query_one("SELECT COUNT(*) AS n FROM dicos_reports")["n"]  # noqa: E731
+    qtbot.waitUntil(lambda: panel.thumbs.count() == 4 and reports() == 4, timeout=30_000)
+    panel.refresh()
+    qtbot.waitUntil(lambda: "4 images, 4 reports (annotations)" in panel.status.text(), timeout=10_000)
+    window.close()
