@@ -18,6 +18,7 @@ class Column:
     fmt: Callable[[Any], str] | None = None
     tooltip: str = ""
     fill: bool = False  # colour the cell by a 0..1 fill fraction
+    stretch: bool = False  # takes the width the content-sized columns leave (names, descriptions)
 
     def text(self, value: Any) -> str:
         if self.fmt is not None:
@@ -82,7 +83,8 @@ class RowsModel(QAbstractTableModel):
                 colour = self.row_colour(self.rows[index.row()])
                 return QBrush(colour) if colour is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return column.tooltip or None
+            # A stretched column may be elided: its full text is one hover away.
+            return column.tooltip or (column.text(value) if column.stretch else None) or None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
@@ -110,6 +112,27 @@ def make_table(model: RowsModel) -> tuple[QTableView, QSortFilterProxyModel]:
     view.verticalHeader().setVisible(False)
     view.verticalHeader().setDefaultSectionSize(24)
     view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.horizontalHeader().setStretchLastSection(True)
+    header = view.horizontalHeader()
+    if any(c.stretch for c in model.columns):
+        size_columns(view, model.columns)
+    else:
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
     return view, proxy
+
+
+# Rows looked at to size a column to its content: enough for the widest value
+# in practice, bounded so that a refresh of thousands of rows stays cheap.
+SIZE_PRECISION_ROWS = 200
+
+
+def size_columns(view: QTableView, columns: Sequence[Column]) -> None:
+    """Columns sized to their header and content; the ``stretch`` column takes
+    what is left, so the table fits its width with no horizontal scrolling."""
+    header = view.horizontalHeader()
+    header.setStretchLastSection(False)
+    header.setResizeContentsPrecision(SIZE_PRECISION_ROWS)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    for index, column in enumerate(columns):
+        header.setSectionResizeMode(
+            index, QHeaderView.ResizeMode.Stretch if column.stretch else QHeaderView.ResizeMode.ResizeToContents)

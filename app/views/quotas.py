@@ -29,38 +29,43 @@ from core.quota.status import quota_status
 # Tables whose change can alter what this view shows.
 RELEVANT = ("quota_plans", "quota_cells", "quota_plan_classes", "images", "cell_tally", "threat_classes", "*")
 
+def count(value: Any) -> str:
+    return "" if value is None else f"{value:,}"
+
+
 CLASS_COLUMNS = [
     Column("class_name", "Class"),
     Column("family_name", "Family"),
     Column("kpi", "KPI", tooltip="Detection rate the test set must measure, ± half-width at the confidence level"),
-    Column("required_setups", "Required", tooltip="Independent setups (item × bag × pose) the KPI needs"),
-    Column("normal_approximation", "Normal approx.", tooltip="Textbook normal approximation, for comparison: understates near 1"),
-    Column("test_target", "Test target"),
-    Column("test_done", "Test done", tooltip="Distinct setups captured for the test split (capped per cell)"),
-    Column("test_fill", "Test fill", percent, fill=True),
+    Column("required_setups", "Required", count, tooltip="Independent setups (item × bag × pose) the KPI needs"),
+    Column("normal_approximation", "Normal\napprox.", count,
+           tooltip="Textbook normal approximation, for comparison: understates near 1"),
+    Column("test_target", "Test\ntarget", count),
+    Column("test_done", "Test\ndone", count, tooltip="Distinct setups captured for the test split (capped per cell)"),
+    Column("test_fill", "Test\nfill", percent, fill=True),
     Column("ratio", "Train:test"),
-    Column("train_target", "Train target"),
-    Column("train_done", "Train done"),
-    Column("train_fill", "Train fill", percent, fill=True),
-    Column("basis", "Statistical basis"),
+    Column("train_target", "Train\ntarget", count),
+    Column("train_done", "Train\ndone", count),
+    Column("train_fill", "Train\nfill", percent, fill=True),
+    Column("basis", "Statistical\nbasis", stretch=True),
 ]
 
+# The class is the one selected above, so the cells table leaves it out.
 CELL_COLUMNS = [
-    Column("class_name", "Class"),
     Column("luggage_type", "Luggage"),
     Column("clutter_level", "Clutter"),
-    Column("scanner_model", "Scanner model"),
-    Column("pose", "Pose"),
-    Column("test_target", "Test target"),
-    Column("test_setups", "Test setups"),
-    Column("test_images", "Test images"),
-    Column("test_fill", "Test fill", percent, fill=True),
-    Column("test_deficit", "Test deficit"),
-    Column("train_target", "Train target"),
-    Column("train_setups", "Train setups"),
-    Column("train_fill", "Train fill", percent, fill=True),
-    Column("train_deficit", "Train deficit"),
-    Column("overridden", "Overridden", lambda v: "yes" if v else ""),
+    Column("scanner_model", "Scanner\nmodel"),
+    Column("pose", "Pose", stretch=True),
+    Column("test_target", "Test\ntarget", count),
+    Column("test_setups", "Test\nsetups", count),
+    Column("test_images", "Test\nimages", count),
+    Column("test_fill", "Test\nfill", percent, fill=True),
+    Column("test_deficit", "Test\nshort", count, tooltip="Setups the test split still lacks"),
+    Column("train_target", "Train\ntarget", count),
+    Column("train_setups", "Train\nsetups", count),
+    Column("train_fill", "Train\nfill", percent, fill=True),
+    Column("train_deficit", "Train\nshort", count, tooltip="Setups the train split still lacks"),
+    Column("overridden", "Overridden", lambda v: "yes" if v else "", tooltip="Target set by hand (xlab quota override)"),
 ]
 
 
@@ -212,7 +217,6 @@ class QuotaPlansView(AreaView):
         self.test_bar.setValue(round(100 * totals["test_fill"]))
         self.train_bar.setValue(round(100 * totals["train_fill"]))
         self.class_model.set_rows(snapshot.classes)
-        self.class_table.resizeColumnsToContents()
         if selected:
             self.select_class(selected)
         elif snapshot.classes:
@@ -244,6 +248,5 @@ class QuotaPlansView(AreaView):
             return
         cells = [c for c in self._snapshot.cells if c["class_name"] == name]
         self.cell_model.set_rows(cells)
-        self.cell_table.resizeColumnsToContents()
         short = sum(1 for c in cells if c["test_deficit"] > 0)
         self.cell_title.setText(f"Cells of <b>{name}</b>: {len(cells)} cells, {short} short of their test target")
