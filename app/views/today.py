@@ -1,11 +1,17 @@
 """Today: the technician's checklist for this station.
 
 The current step big and clear (bag, item, pose drawing, images done /
-wanted), the next steps, the session's progress and its newest images. A USB
+wanted), ONE current instruction, a status line that answers every scan and
+key, the next steps, the session's progress and its newest images. A USB
 barcode scanner types into the always-focused scan field like a keyboard and
-ends with Enter; every tag is checked by core and a refusal says why.
-Keyboard first: F2 skip, F3 flag, F5 take waiting images, F6 retake the
-selected (or newest) image, Ctrl+Z undo, Ctrl+P print, F4 next session.
+ends with Enter; Enter never confirms anything destructive (dialogs default to
+Cancel). Keyboard first: F2 skip, F3 flag, F5 take waiting images, F6 retake
+the current step's newest (or selected) image, Ctrl+Z undo, Ctrl+P print, F4
+next session.
+
+The checklist's rules (what is shown, what must be scanned, what is enabled
+and why not) live in :mod:`core.capture.checklist_state`; this view shows
+its state and hands it the keys.
 
 Every action runs off the GUI thread, one at a time and in the order typed
 (a scanner can send the next tag before the last one is answered).
@@ -35,7 +41,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -43,10 +48,11 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.dialogs import show_error
+from app.dialogs import confirm_destructive, show_error
 from app.views.area import AreaView
 from app.views.pose_diagram import PoseDiagram
 from core.capture import sessions as cs
+from core.capture.checklist_state import Checklist, ChecklistState, Outcome, next_session
 from core.catalog import ingest_store
 from core.lab import Lab
 
@@ -78,20 +84,17 @@ class TodaySnapshot:
     sessions: list[dict[str, Any]]
     view: cs.SessionView | None
     recent: list[dict[str, Any]]
+    state: ChecklistState
 
 
-def load_today(lab: Lab, scanner: str | None, session_id: int | None) -> TodaySnapshot:
+def load_today(lab: Lab, scanner: str | None, session_id: int | None, technician: str = "") -> TodaySnapshot:
     scanners = ingest_store.scanners(lab.catalog)
     sessions = cs.list_sessions(lab, scanner=scanner) if scanner else []
     if session_id not in {s["id"] for s in sessions}:
         session_id = None
     view = cs.session_view(lab, session_id) if session_id else None
     recent = cs.recent_images(lab, session_id, THUMBS) if session_id else []
-    return TodaySnapshot(scanners, sessions, view, recent)
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + "."
+    return TodaySnapshot(scanners, sessions, view, recent, ChecklistState(view, technician.strip(), cs.host_name()))
 
 
 def _big(text: str = "", size: int = 20, bold: bool = True) -> QLabel:
@@ -119,6 +122,9 @@ class TodayChecklistView(AreaView):
         self._held = False  # this window holds the selected session
         self._actions: deque[tuple[Callable[[], Any], Callable[[Any], None]]] = deque()
         self._busy = False
+        self._generation = 0  # of refreshes started, to tell snapshots from before and after an action
+        self._status_from = 0  # the first refresh generation that shows the state after the last answer
+        self._status_step: tuple | None = None  # what the status line was about; it goes when that changes
 
         # -- top bar: who, where, which session --
         self.scanner_box = QComboBox()
@@ -155,9 +161,12 @@ class TodayChecklistView(AreaView):
         self.count_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.flag_label = _big("", 14)
         self.flag_label.setWordWrap(True)
+        self.instruction = _big("", 17)
+        self.instruction.setWordWrap(True)
+        self.instruction.setMinimumHeight(36)
         self.diagram = PoseDiagram()
         self.scan_field = ScanField()
-        self.scan_field.setPlaceholderText("Scan the bag tag and the item tag (or type a tag and press Enter)")
+        self.scan_field.setPlaceholderText("Scan tags here (or type a tag and press Enter)")
         font = self.scan_field.font()
         font.setPointSize(16)
         self.scan_field.setFont(font)
@@ -208,12 +217,13 @@ class TodayChecklistView(AreaView):
         move_action = QAction("Move to another step…", self.thumbs)
         move_action.triggered.connect(self._move_selected)
         retake_action = QAction("Retake (set aside)", self.thumbs)
-        retake_action.triggered.connect(self._retake)
+        retake_action.triggered.connect(self._retake_selected)
         self.thumbs.addAction(retake_action)
         self.thumbs.addAction(move_action)
 
         left = QVBoxLayout()
         left.addWidget(card, 1)
+        left.addWidget(self.instruction)
         left.addWidget(self.scan_field)
         left.addWidget(self.feedback)
         left.addLayout(buttons)
@@ -260,7 +270,7 @@ class TodayChecklistView(AreaView):
         self.retake_button.clicked.connect(self._retake)
         self.undo_button.clicked.connect(self.undo)
         self.technician.editingFinished.connect(self._technician_entered)
-        slots = (self._skip, self._flag, self._next_session, self._take_waiting, self._retake, self.undo, self._print)
+        slots = (self._skip, self._flag, self.next_session, self._take_waiting, self._retake, self.undo, self._print)
         for keys, slot in zip(SHORTCUTS, slots):
             action = QAction(self)
             action.setShortcut(QKeySequence(keys))
@@ -270,6 +280,7 @@ class TodayChecklistView(AreaView):
         self._heartbeat = QTimer(self)
         self._heartbeat.setInterval(int(cs.HEARTBEAT_S * 1000))
         self._heartbeat.timeout.connect(self._beat)
+        self._tips = {button: button.toolTip() for button in self._buttons().values()}
         self._show_step(None)
 
     # -- identity --------------------------------------------------------------
@@ -286,6 +297,15 @@ class TodayChecklistView(AreaView):
     def session_id(self) -> int | None:
         return self._session_id
 
+    def _buttons(self) -> dict[str, QPushButton]:
+        return {"start": self.start_button, "release": self.release_button, "close": self.close_button,
+                "print": self.print_button, "skip": self.skip_button, "flag": self.flag_button,
+                "take_waiting": self.waiting_button, "retake": self.retake_button, "undo": self.undo_button}
+
+    @property
+    def state(self) -> ChecklistState | None:
+        return self._snapshot.state if self._snapshot else None
+
     # -- data ------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -294,25 +314,43 @@ class TodayChecklistView(AreaView):
             return
         self._loading = True
         self._stale = False
-        scanner, session_id = self.scanner or self._settings.value("today/scanner", None), self._session_id
-        tasks.call(lambda: load_today(self._lab, scanner, session_id), self._loaded, self._load_failed, self)
+        self._generation += 1
+        generation = self._generation
+        scanner, session_id, who = (self.scanner or self._settings.value("today/scanner", None), self._session_id,
+                                    self.technician_name)
+        tasks.call(lambda: load_today(self._lab, scanner, session_id, who),
+                   lambda snap: self._loaded(snap, generation), self._load_failed, self)
 
     def _load_failed(self, exc: BaseException) -> None:
         self._loading = False
         show_error(self, "Could not read today's sessions", exc)
 
-    def _loaded(self, snap: TodaySnapshot) -> None:
+    def _loaded(self, snap: TodaySnapshot, generation: int = 0) -> None:
         self._loading = False
-        self._snapshot = snap
         self._fill_scanners(snap)
         self._fill_sessions(snap)
         if snap.view is not None and snap.view.session["id"] != self._session_id:
-            snap = TodaySnapshot(snap.scanners, snap.sessions, None, [])
+            snap = TodaySnapshot(snap.scanners, snap.sessions, None, [],
+                                 ChecklistState(None, self.technician_name, cs.host_name()))
+        self._snapshot = snap
         self._show_session(snap)
+        self._age_status(snap.state, generation)
         if self._stale:
             self.refresh()
         else:
             self.loaded.emit()
+
+    def _age_status(self, state: ChecklistState, generation: int) -> None:
+        """The status line answers the last key; once the checklist has moved on
+        (an image completed the step, someone else acted) it would contradict the
+        instruction, so it goes."""
+        if generation < self._status_from or self._busy or self._actions:
+            return
+        where = (state.session["id"] if state.session else None, state.phase, state.step["id"] if state.step else None)
+        if self._status_step is None:
+            self._status_step = where
+        elif where != self._status_step and self.feedback.text():
+            self._say("")
 
     def _fill_scanners(self, snap: TodaySnapshot) -> None:
         wanted = self.scanner or self._settings.value("today/scanner", None)
@@ -377,24 +415,25 @@ class TodayChecklistView(AreaView):
     # -- showing ------------------------------------------------------------------
 
     def _show_session(self, snap: TodaySnapshot) -> None:
-        view = snap.view
+        view, state = snap.view, snap.state
         s = view.session if view else None
-        self._held = bool(s and s["held_by"] == self.technician_name and s["held_host"] == cs.host_name())
+        self._held = state.held
         if self._held and not self._heartbeat.isActive():
             self._heartbeat.start()
         elif not self._held:
             self._heartbeat.stop()
-        running = self._held and s["status"] == "open"
-        self.start_button.setEnabled(bool(s) and s["status"] != "closed" and not self._held)
-        self.start_button.setText("Resume session" if s and s["started_at"] else "Start session")
-        self.release_button.setEnabled(self._held)
-        self.close_button.setEnabled(running)
-        self.print_button.setEnabled(bool(s))
-        for widget in (self.scan_field, self.skip_button, self.flag_button, self.undo_button, self.retake_button):
-            widget.setEnabled(running)
+        running = state.running
+        for name, button in self._buttons().items():
+            allowed = state.action(name)
+            button.setEnabled(allowed.enabled)
+            button.setToolTip(self._tips[button] if allowed.enabled else allowed.why_not)
+        self.start_button.setText(state.start_label)
+        # The scan field stays on so a scanned tag always lands here and is answered.
+        self.scan_field.setEnabled(view is not None)
+        self.scan_field.setToolTip("" if state.action("scan").enabled else state.action("scan").why_not)
         waiting = len(view.waiting) if view else 0
-        self.waiting_button.setEnabled(running and waiting > 0)
         self.waiting_button.setText(f"Take {waiting} waiting image(s) (F5)" if waiting else "Take waiting images (F5)")
+        self.instruction.setText(state.instruction)
         if view is None:
             self._show_step(None)
             self.progress.setValue(0)
@@ -402,13 +441,7 @@ class TodayChecklistView(AreaView):
             self.next_list.clear()
             self.thumbs.clear()
             return
-        active = view.active
-        if active is None and not running and view.upcoming(1):
-            self._show_step(view.upcoming(1)[0], view, False)
-            self.step_title.setText(f"Next: step {view.upcoming(1)[0]['position']} of {len(view.steps)} — "
-                                    f"press {self.start_button.text()}")
-        else:
-            self._show_step(active, view, running)
+        self._show_step(state.step, view, state)
 
         wanted = max(1, view.images_wanted)
         self.progress.setMaximum(wanted)
@@ -421,8 +454,10 @@ class TodayChecklistView(AreaView):
             f"{finished} of {len(view.steps)} steps finished ({skipped} skipped) · {s['scanner']} · "
             f"{s['session_date']} · {holder}")
         self.next_list.clear()
-        previous = view.active
-        for st in view.upcoming(8):
+        previous = state.step
+        for st in view.upcoming(9):
+            if state.step is not None and st["id"] == state.step["id"]:
+                continue
             what = f"{st['item']} ({st['class_name']})" if st["item"] else "no item (clean bag)"
             change = "repack: " if previous is None or previous["bag_id"] != st["bag_id"] else ""
             pose = f" · {st['pose']}" if st["pose"] else ""
@@ -432,18 +467,11 @@ class TodayChecklistView(AreaView):
         if running and not self.scan_field.hasFocus() and self.isVisible():
             self.scan_field.setFocus()
 
-    @staticmethod
-    def _to_scan(step: dict[str, Any]) -> str:
-        if step["item"] is None:
-            return f"scan bag {step['bag']}" + (" once the item is out" if step["bag_scanned_at"] else "")
-        if step["bag_scanned_at"]:
-            return f"bag {step['bag']} stays in; scan item {step['item']}"
-        return f"scan bag {step['bag']} and item {step['item']}"
-
-    def _show_step(self, step: dict[str, Any] | None, view: cs.SessionView | None = None, running: bool = False) -> None:
+    def _show_step(self, step: dict[str, Any] | None, view: cs.SessionView | None = None,
+                   state: ChecklistState | None = None) -> None:
         if step is None:
             done = view is not None and view.finished
-            self.step_title.setText("Session finished — close it" if done else
+            self.step_title.setText(f"All {len(view.steps)} steps finished" if done else
                                     ("No step" if view else "Choose a station and session"))
             for label in (self.split_badge, self.bag_label, self.item_label, self.bag_mark, self.item_mark,
                           self.pose_label, self.count_label, self.flag_label):
@@ -451,16 +479,16 @@ class TodayChecklistView(AreaView):
             self.diagram.set_pose(None, None, None, clean=True)
             return
         total = len(view.steps) if view else 0
-        self.step_title.setText(f"Step {step['position']} of {total}")
+        preview = state is not None and state.preview
+        self.step_title.setText(f"{'Next: step' if preview else 'Step'} {step['position']} of {total}")
         self.split_badge.setText(step["split"].upper())
         self.split_badge.setStyleSheet("color: white; background: %s; padding: 2px 10px; border-radius: 6px;"
                                        % ("#6a1b9a" if step["split"] == "test" else "#00695c"))
-        bag_ok = step["confirmed_at"] is not None or (step["bag_scanned_at"] is not None and step["item"] is not None)
-        self.bag_mark.setText("✔" if bag_ok else "☐")
+        need = state.need if state is not None and not preview else ("bag", "item")
+        self.bag_mark.setText("☐" if "bag" in need else "✔")
         self.bag_label.setText(f"Bag {step['bag']}  ({step['luggage_type'].replace('_', ' ')}, {step['clutter']} clutter)")
         if step["item"]:
-            item_ok = step["item_scanned_at"] is not None or step["confirmed_at"] is not None
-            self.item_mark.setText("✔" if item_ok else "☐")
+            self.item_mark.setText("☐" if "item" in need else "✔")
             self.item_label.setText(f"Item {step['item']}  ({step['class_name']})")
             self.pose_label.setText(f"Pose: {step['pose']}" + (f" — {step['pose_description']}" if step["pose_description"] else ""))
         else:
@@ -469,12 +497,9 @@ class TodayChecklistView(AreaView):
             self.pose_label.setText("")
         self.diagram.set_pose(step["placement"], step["rotation_deg"], step["occlusion"], clean=not step["item"])
         self.count_label.setText(f"{step['images_done']} / {step['images_wanted']}\nimages")
-        confirmed = step["confirmed_at"] is not None
-        colour = "#1b5e20" if confirmed else "#e65100"
+        colour = "#1b5e20" if not need else "#e65100"
         self.count_label.setStyleSheet(f"color: {colour};")
-        flag = f"⚑ {step['flag_reason']}" if step["flag_reason"] else ""
-        state = "Tags confirmed — scan the images." if confirmed else _sentence(self._to_scan(step))
-        self.flag_label.setText(f"{state}  {flag}" if running else flag)
+        self.flag_label.setText(f"⚑ {step['flag_reason']}" if step["flag_reason"] else "")
 
     def _show_thumbs(self, recent: list[dict[str, Any]]) -> None:
         selected = self._selected_image()
@@ -498,19 +523,44 @@ class TodayChecklistView(AreaView):
 
     def _say(self, text: str, style: str = INFO_STYLE) -> None:
         self.feedback.setText(text)
-        self.feedback.setStyleSheet(style)
+        self.feedback.setStyleSheet(style if text else "")
+
+    def _answer(self, outcome: Outcome) -> None:
+        """Show what a scan or key did (or why it did nothing) in the status line."""
+        self._say(outcome.message, OK_STYLE if outcome.ok else BAD_STYLE)
+        self._status_step = None
+        self._status_from = self._generation + 1
+
+    def _refuse(self, action: str) -> bool:
+        """A key whose action is off right now: say why (True) instead of doing nothing."""
+        state = self.state
+        allowed = state.action(action) if state else None
+        if allowed is not None and allowed.enabled:
+            return False
+        self._answer(Outcome(False, allowed.why_not if allowed else "Today's sessions are still loading."))
+        QApplication.beep()
+        return True
 
     # -- actions: one at a time, in order ----------------------------------------------
+
+    def _checklist(self) -> Checklist:
+        return Checklist(self._lab, self.technician_name)
 
     def _run(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
         self._actions.append((work, done))
         self._next_action()
 
-    def _act(self, work: Callable[[int, str], Any], done: Callable[[Any], None]) -> None:
-        """Run ``work(session_id, technician)`` for the session shown, as of now."""
-        session_id, who = self._session_id, self.technician_name
-        if session_id is not None:
-            self._run(lambda: work(session_id, who), done)
+    def _act(self, work: Callable[[Checklist, int | None], Outcome], done: Callable[[Outcome], None] | None = None
+             ) -> None:
+        """Run ``work(checklist, session_id)`` for the session shown, as of now, and answer with its outcome."""
+        checklist, session_id = self._checklist(), self._session_id
+
+        def answered(outcome: Outcome) -> None:
+            self._answer(outcome)
+            if done is not None:
+                done(outcome)
+
+        self._run(lambda: work(checklist, session_id), answered)
 
     def _next_action(self) -> None:
         if self._busy or not self._actions:
@@ -527,7 +577,7 @@ class TodayChecklistView(AreaView):
         def failed(exc: BaseException) -> None:
             self._busy = False
             if isinstance(exc, cs.SessionError):
-                self._say(str(exc), BAD_STYLE)
+                self._answer(Outcome(False, str(exc)))
             else:
                 show_error(self, "Capture session", exc)
             self.refresh()
@@ -536,43 +586,29 @@ class TodayChecklistView(AreaView):
         tasks.call(work, finished, failed, self)
 
     def start(self, take_over: bool = False) -> None:
-        session_id, who = self._session_id, self.technician_name
-        if session_id is None:
-            return
+        who = self.technician_name
         if not who:
-            self._say("Enter your name first.", BAD_STYLE)
+            self._answer(Outcome(False, "Enter your name first."))
             self.technician.setFocus()
             return
         self._settings.setValue("today/technician", who)
 
-        def work():
-            try:
-                return cs.start_session(self._lab, session_id, who, take_over=take_over)
-            except cs.SessionBusyError as exc:
-                return exc
+        def done(outcome: Outcome) -> None:
+            error = outcome.error
+            if isinstance(error, cs.SessionHeldError) and error.can_take_over and not take_over:
+                confirm_destructive(
+                    self, "Take over session", f"{outcome.message}", f"Take over as {who}",
+                    lambda: self.start(take_over=True),
+                    f"{error.holder} at {error.host} will no longer be able to record steps in it.")
 
-        def done(result):
-            if isinstance(result, cs.SessionBusyError):
-                if "take it over" in str(result) and QMessageBox.question(
-                        self, "Take over session", f"{result}.\n\nTake it over as {who}?") == QMessageBox.StandardButton.Yes:
-                    self.start(take_over=True)
-                else:
-                    self._say(str(result), BAD_STYLE)
-                return
-            active = result.active
-            self._say(f"Session #{session_id} is yours, {who}. " +
-                      (f"Step {active['position']}: scan the bag tag." if active else "Every step is finished."), OK_STYLE)
-
-        self._run(work, done)
+        self._act(lambda c, sid: c.start(sid, take_over), done)
 
     def release(self) -> None:
-        session_id, who = self._session_id, self.technician_name
-        if session_id is None or not self._held:
+        if not self._held:
             return
         self._held = False
         self._heartbeat.stop()
-        self._run(lambda: cs.release_session(self._lab, session_id, who),
-                  lambda _: self._say(f"Left session #{session_id}; it stays open for anyone to resume."))
+        self._act(lambda c, sid: c.release(sid))
 
     def _beat(self) -> None:
         session_id, who = self._session_id, self.technician_name
@@ -582,24 +618,21 @@ class TodayChecklistView(AreaView):
         def failed(exc: BaseException) -> None:
             self._held = False
             self._heartbeat.stop()
-            self._say(str(exc), BAD_STYLE)
+            self._answer(Outcome(False, str(exc), error=exc))
             self.refresh()
 
         tasks.call(lambda: cs.heartbeat(self._lab, session_id, who), lambda _: None, failed, self)
 
     def scan(self, code: str) -> None:
-        """A tag from the barcode scanner (or typed)."""
-        session_id, who = self._session_id, self.technician_name
-        if session_id is None or not code.strip():
-            return
-
-        def done(result: cs.ScanResult) -> None:
-            self._say(result.message, OK_STYLE if result.accepted else BAD_STYLE)
-            if not result.accepted:
+        """A tag from the barcode scanner (or typed); always answered."""
+        def done(outcome: Outcome) -> None:
+            if not outcome.ok:
                 QApplication.beep()
+            result = outcome.result if isinstance(outcome.result, cs.ScanResult) else \
+                cs.ScanResult(False, outcome.message, False)
             self.scan_answered.emit(result)
 
-        self._run(lambda: cs.scan_barcode(self._lab, session_id, code, who), done)
+        self._act(lambda c, sid: c.scan(sid, code), done)
 
     def _scanned(self) -> None:
         code = self.scan_field.text()
@@ -607,54 +640,60 @@ class TodayChecklistView(AreaView):
         self.scan(code)
 
     def _skip(self) -> None:
-        if not self.skip_button.isEnabled():
+        if self._refuse("skip"):
             return
         labels = list(cs.SKIP_REASONS.values())
         reason, ok = QInputDialog.getItem(self, "Skip step", "Why is this step skipped?", labels, 0, False)
         if not ok:
+            self._answer(Outcome(False, "Skip cancelled; the step stays."))
             return
         code = next(k for k, v in cs.SKIP_REASONS.items() if v == reason)
         note, ok = QInputDialog.getText(self, "Skip step", "Note (what happened; required for 'other'):")
         if not ok:
+            self._answer(Outcome(False, "Skip cancelled; the step stays."))
             return
         self.skip(code, note)
 
     def skip(self, reason: str, note: str = "") -> None:
-        self._act(lambda sid, who: cs.skip_step(self._lab, sid, reason, who, note),
-                  lambda nxt: self._say(f"Step skipped ({cs.SKIP_REASONS[reason]}).", INFO_STYLE))
+        self._act(lambda c, sid: c.skip(sid, reason, note))
 
     def _flag(self) -> None:
-        if not self.flag_button.isEnabled():
+        if self._refuse("flag"):
             return
         text, ok = QInputDialog.getText(self, "Flag a problem", "What is wrong with this step?")
-        if ok and text.strip():
+        if ok:
             self.flag(text)
+        else:
+            self._answer(Outcome(False, "Nothing flagged."))
 
     def flag(self, text: str) -> None:
-        self._act(lambda sid, who: cs.flag_step(self._lab, sid, text, who),
-                  lambda _: self._say(f"Flagged: {text}", INFO_STYLE))
+        self._act(lambda c, sid: c.flag(sid, text))
 
     def _take_waiting(self) -> None:
-        if not self.waiting_button.isEnabled():
+        if self._refuse("take_waiting"):
             return
-        self._act(lambda sid, who: cs.assign_waiting(self._lab, sid, who),
-                  lambda ids: self._say(f"{len(ids)} waiting image(s) joined this step.", OK_STYLE))
+        self._act(lambda c, sid: c.take_waiting(sid))
 
     def _retake(self) -> None:
-        image = self._selected_image() or next(
-            (img for img in (self._snapshot.recent if self._snapshot else []) if img["usable"]), None)
-        if image is None or not self.retake_button.isEnabled():
-            return
-        self.retake(image["id"])
+        """F6: the current step's selected (or newest) image; core says why when there is none."""
+        image = self._selected_image()
+        self.retake(image["id"] if image else None)
 
-    def retake(self, image_id: int) -> None:
-        self._act(lambda sid, who: cs.retake_image(self._lab, sid, image_id, who),
-                  lambda _: self._say(f"Image #{image_id} set aside; its step takes one more.", INFO_STYLE))
+    def retake(self, image_id: int | None = None) -> None:
+        self._act(lambda c, sid: c.retake(sid, image_id))
+
+    def _retake_selected(self) -> None:
+        image = self._selected_image()
+        if image is None:
+            self._answer(Outcome(False, "Select an image first (click its thumbnail)."))
+            return
+        self._act(lambda c, sid: c.retake_image(sid, image["id"]))
 
     def _move_selected(self) -> None:
         image = self._selected_image()
         view = self._snapshot.view if self._snapshot else None
         if image is None or view is None:
+            self._answer(Outcome(False, "Select an image first (click its thumbnail)."))
             return
         choices = ["(no step: unassigned)"] + [
             f"{st['position']}. {st['bag']} · {st['item'] or 'clean'} · {st['pose'] or '—'}" for st in view.steps]
@@ -664,54 +703,51 @@ class TodayChecklistView(AreaView):
             self.move(image["id"], None if index == 0 else view.steps[index - 1]["id"])
 
     def move(self, image_id: int, step_id: int | None) -> None:
-        self._act(lambda sid, who: cs.reassign_image(self._lab, sid, image_id, step_id, who),
-                  lambda _: self._say(f"Image #{image_id} moved.", INFO_STYLE))
+        self._act(lambda c, sid: c.move(sid, image_id, step_id))
 
     def undo(self) -> None:
-        if not self.undo_button.isEnabled():
+        if self._refuse("undo"):
             return
-        self._act(lambda sid, who: cs.undo_last(self._lab, sid, who), lambda text: self._say(f"Undone: {text}", INFO_STYLE))
+        self._act(lambda c, sid: c.undo(sid))
 
-    def _close_session(self) -> None:
+    def _close_session(self) -> QWidget | None:
+        """Ask first; Cancel is the default, so a scanner's Enter never closes the session."""
         view = self._snapshot.view if self._snapshot else None
-        if view is None:
-            return
+        if view is None or self._refuse("close"):
+            return None
         left = sum(1 for st in view.steps if st["status"] in ("pending", "active"))
-        note = f"\n\n{left} step(s) are not done; the next plan plans them again." if left else ""
-        if QMessageBox.question(self, "Close session", f"Close session #{self._session_id}?{note}") \
-                != QMessageBox.StandardButton.Yes:
-            return
-        self.close_session()
+        note = f"{left} step(s) are not done; the next plan plans them again." if left else ""
+        return confirm_destructive(self, "Close session", f"Close session #{self._session_id}?", "Close session",
+                                   self.close_session, note)
 
     def close_session(self) -> None:
-        session_id, who = self._session_id, self.technician_name
         self._held = False
         self._heartbeat.stop()
-        self._run(lambda: cs.close_session(self._lab, session_id, who),
-                  lambda counts: self._say(f"Session #{session_id} closed.", OK_STYLE))
+        self._act(lambda c, sid: c.close(sid))
 
     def _print(self) -> None:
-        if self._session_id is None:
+        if self._refuse("print"):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save checklist", f"session-{self._session_id}.pdf", "PDF (*.pdf)")
         if path:
             self.print_checklist(path)
+        else:
+            self._answer(Outcome(False, "Checklist not saved."))
 
     def print_checklist(self, path: str) -> None:
         from core.capture.checklist import write_checklist
 
         session_id = self._session_id
         self._run(lambda: write_checklist(self._lab, session_id, path),
-                  lambda written: self._say(f"Checklist saved: {written}", OK_STYLE))
+                  lambda written: self._answer(Outcome(True, f"Checklist saved: {written}")))
 
-    def _next_session(self) -> None:
+    def next_session(self) -> None:
+        """F4: the next open session of this station (answered either way)."""
         snap = self._snapshot
-        if not snap or not snap.sessions:
-            return
-        ids = [s["id"] for s in snap.sessions if s["status"] != "closed"]
-        if ids:
-            later = [i for i in ids if self._session_id is None or i > self._session_id]
-            self.session_box.setCurrentIndex(self.session_box.findData((later or ids)[0]))
+        outcome = next_session(snap.sessions if snap else [], self._session_id)
+        self._answer(outcome)
+        if outcome.ok:
+            self.session_box.setCurrentIndex(self.session_box.findData(outcome.session_id))
 
     def shutdown(self) -> None:
         """Window closing: let go of the session (it stays open for anyone to resume)."""
@@ -722,4 +758,3 @@ class TodayChecklistView(AreaView):
             except Exception:  # noqa: BLE001 - a heartbeat timeout frees it anyway
                 pass
             self._held = False
-

@@ -48,6 +48,10 @@ def scan(qtbot, view, tag):
     return answer.args[0]
 
 
+def running(view):
+    return view.state is not None and view.state.running
+
+
 def shown(view):
     snap = view._snapshot
     return snap.view if snap else None
@@ -66,9 +70,12 @@ def _ready(lab):
 
 def test_a_whole_session_with_barcodes_and_live_images(qtbot, today, demo_lab):
     view = today
-    assert not view.scan_field.isEnabled()  # not started yet
+    # not started yet: a scanned tag is answered, and taken by nothing
+    early = scan(qtbot, view, "BG-0001")
+    assert not early.accepted and view.feedback.text() == "Tag BG-0001 not taken: press Start session first."
+    assert view.instruction.text().startswith("Press Start session to run session #")
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
     assert "is yours, ana" in view.feedback.text()
     session = shown(view)
     assert session.session["held_by"] == "ana"
@@ -95,7 +102,8 @@ def test_a_whole_session_with_barcodes_and_live_images(qtbot, today, demo_lab):
         qtbot.waitUntil(lambda: view.thumbs.count() == n + 1, timeout=15_000)
         assert view.thumbs.item(0).text() == f"step {n + 1}"
     qtbot.waitUntil(lambda: shown(view).finished, timeout=15_000)
-    assert view.step_title.text() == "Session finished — close it"
+    assert view.step_title.text() == f"All {steps} steps finished"
+    assert view.instruction.text() == "Every step is finished: close the session."
     assert view.progress.value() == view.progress.maximum() == steps
     view.close_session()
     qtbot.waitUntil(lambda: shown(view).session["status"] == "closed", timeout=10_000)
@@ -106,7 +114,7 @@ def test_a_whole_session_with_barcodes_and_live_images(qtbot, today, demo_lab):
 def test_skip_flag_retake_undo_from_the_keyboard(qtbot, today, demo_lab, monkeypatch):
     view = today
     view.start()
-    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
     first = shown(view).active
     view.skip("bag_damaged", "zip torn")
     qtbot.waitUntil(lambda: shown(view).active["position"] == 2, timeout=10_000)
@@ -119,13 +127,19 @@ def test_skip_flag_retake_undo_from_the_keyboard(qtbot, today, demo_lab, monkeyp
     qtbot.waitUntil(lambda: "Undone: flag" in view.feedback.text(), timeout=10_000)
     qtbot.keyClick(view.scan_field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: shown(view).active["id"] == first["id"], timeout=10_000)
-    # capture step 1, retake its image with F6: the step comes back for one more
+    # capture step 1: the checklist moves to step 2, which has no image yet, so F6 retakes nothing
     for tag in (first["bag"], first["item"]):
         if tag:
             scan(qtbot, view, tag)
     scanner_writes(demo_lab)
-    qtbot.waitUntil(lambda: view.thumbs.count() == 1, timeout=15_000)
+    qtbot.waitUntil(lambda: view.thumbs.count() == 1 and shown(view).active["position"] == 2, timeout=15_000)
     qtbot.keyClick(view.scan_field, Qt.Key.Key_F6)
+    qtbot.waitUntil(lambda: view.feedback.text().startswith("Nothing to retake on step 2"), timeout=10_000)
+    assert shown(view).active["position"] == 2 and view.thumbs.item(0).text() == "step 1"
+    assert not view.retake_button.isEnabled() and "no image yet" in view.retake_button.toolTip()
+    # step 1's image is retaken by name (right-click): step 1 comes back for one more
+    view.thumbs.item(0).setSelected(True)
+    view._retake_selected()
     qtbot.waitUntil(lambda: "set aside" in view.feedback.text(), timeout=10_000)
     qtbot.waitUntil(lambda: shown(view).active["id"] == first["id"], timeout=10_000)
     assert view.thumbs.item(0).text() == "step 1 · retake"
@@ -142,7 +156,7 @@ def test_skip_flag_retake_undo_from_the_keyboard(qtbot, today, demo_lab, monkeyp
 def test_reopening_resumes_and_a_second_technician_is_refused(qtbot, today, demo_lab, settings):
     view = today
     view.start()
-    qtbot.waitUntil(lambda: view.scan_field.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
     step = shown(view).active
     for tag in (step["bag"], step["item"]):
         if tag:
@@ -156,16 +170,83 @@ def test_reopening_resumes_and_a_second_technician_is_refused(qtbot, today, demo
     # a second window, another technician: refused while ana's hold is fresh
     bo = open_window(qtbot, demo_lab, settings, "bo")
     qtbot.waitUntil(lambda: bo.today.session_id == session_id, timeout=10_000)
+    qtbot.waitUntil(lambda: bo.today.state is not None and bo.today.state.phase == "held_by_other", timeout=10_000)
+    # Resume is not offered on ana's session, and says why
+    assert not bo.today.start_button.isEnabled() and "being run by ana" in bo.today.start_button.toolTip()
+    assert "is being run by ana" in bo.today.instruction.text()
     bo.today.start()
     qtbot.waitUntil(lambda: "being run by ana" in bo.today.feedback.text(), timeout=10_000)
-    assert not bo.today.scan_field.isEnabled()
+    assert not running(bo.today) and shown(bo.today).session["held_by"] == "ana"
     bo.close()
     # ana opens XLab again: her session resumes at step 2 with its image counted once
     again = open_window(qtbot, demo_lab, settings, "ana")
     # the catalog says ana at this workstation holds it: the checklist picks up where it was
-    qtbot.waitUntil(lambda: again.today.scan_field.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: running(again.today), timeout=10_000)
     assert again.today.session_id == session_id and again.today.start_button.text() == "Resume session"
     assert again.today.step_title.text().startswith("Step 2 of")
     assert shown(again.today).images_done == 1
     again.close()
     assert cs.session_view(demo_lab, session_id).session["held_by"] is None  # closing the window lets go
+
+
+def test_enter_never_confirms_closing_or_taking_over(qtbot, today, demo_lab):
+    view = today
+    view.start()
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
+    box = view._close_session()
+    qtbot.waitUntil(lambda: box.isVisible(), timeout=5_000)
+    # a barcode scanner types a tag and Enter into the open dialog
+    with qtbot.waitSignal(box.finished, timeout=5_000):
+        qtbot.keyClicks(box, "BG-0001")
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+    view.refresh()
+    qtbot.waitSignal(view.loaded, timeout=10_000).wait()
+    assert shown(view).session["status"] == "open" and running(view)
+    # a session left by a silent holder: the take-over question defaults to Cancel too
+    with demo_lab.catalog.write() as txn:
+        txn.execute("UPDATE capture_sessions SET held_by = 'bo', held_host = 'bench-9',"
+                    " held_seen_at = '2026-01-01T00:00:00+00:00' WHERE id = ?", (view.session_id,))
+    view.refresh()
+    qtbot.waitUntil(lambda: view.start_button.text() == "Take over…" and view.start_button.isEnabled(), timeout=10_000)
+    assert view.instruction.text().startswith("bo at bench-9 left session #")
+    view.start()
+    from PySide6.QtWidgets import QMessageBox
+    qtbot.waitUntil(lambda: any(b.isVisible() for b in view.findChildren(QMessageBox)), timeout=10_000)
+    question = next(b for b in view.findChildren(QMessageBox) if b.isVisible())
+    assert question.defaultButton() is question.button(QMessageBox.StandardButton.Cancel)
+    with qtbot.waitSignal(question.finished, timeout=5_000):
+        qtbot.keyClick(question, Qt.Key.Key_Return)
+    assert cs.session_view(demo_lab, view.session_id).session["held_by"] == "bo"
+
+
+def test_every_key_answers_and_disabled_actions_say_why(qtbot, today):
+    view = today
+    view.scan_field.setFocus()
+    # before the session is started: each key says why it does nothing
+    for key in (Qt.Key.Key_F2, Qt.Key.Key_F3, Qt.Key.Key_F5, Qt.Key.Key_F6):
+        view.feedback.setText("")
+        qtbot.keyClick(view.scan_field, key)
+        qtbot.waitUntil(lambda: view.feedback.text() != "", timeout=5_000)
+        assert "Press Start session first." in view.feedback.text()
+    view.feedback.setText("")
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: view.feedback.text() == "Press Start session first.", timeout=5_000)
+    for button in (view.skip_button, view.flag_button, view.retake_button, view.undo_button, view.close_button):
+        assert not button.isEnabled() and button.toolTip() == "Press Start session first."
+    # F4 says what it did even with nothing to switch to
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_F4)
+    qtbot.waitUntil(lambda: "only open session today" in view.feedback.text(), timeout=5_000)
+    view.start()
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
+    step = shown(view).active
+    assert view.instruction.text() == view.state.instruction and view.instruction.text().startswith("Scan bag")
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: view.feedback.text() == "No image is waiting for a step.", timeout=5_000)
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: view.feedback.text() == "Nothing to undo.", timeout=5_000)
+    scan(qtbot, view, step["bag"])
+    qtbot.waitUntil(lambda: view.feedback.text().startswith(f"{step['bag']} ok"), timeout=5_000)
+    # one instruction: the status line answers the key, the instruction says what comes next
+    qtbot.waitUntil(lambda: not view.instruction.text().startswith("Scan bag"), timeout=10_000)
+    assert view.instruction.text() == view.state.instruction
+    assert view.state.phase in ("capture", "scan_item")
