@@ -9,14 +9,16 @@ import time
 _T0 = time.perf_counter()
 
 
+# Every window this process opened, and its lab (closed when the app ends).
+_windows: list = []
+
+
 def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> int:
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.dialogs import show_error
-    from app.main_window import MainWindow
-    from core.errors import XLabError
-    from core.lab import Lab
+    from core.errors import LabNotFoundError, XLabError
+    from core.lab import Lab, default_lab_dir
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("XLab")
@@ -26,11 +28,45 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     tasks.favour_the_gui_thread()
     try:
         opened = Lab.open(lab)
+    except LabNotFoundError as exc:
+        chooser = choose_lab(lab or str(default_lab_dir()), str(exc).split(";")[0], rate)
+        chooser.rejected.connect(app.quit)
+        chooser.show()
+        return _exec(app)
     except XLabError as exc:
         box = show_error(None, "XLab", exc)
         box.finished.connect(app.quit)
         return app.exec()
+    open_window(opened, simulate, rate)
+    return _exec(app)
+
+
+def choose_lab(requested: str, reason: str, rate: float = 12.0):
+    """No lab yet: offer to make one (or the demo) rather than only say so.
+    The window opens on the lab the user makes; the demo with its scanners running."""
+    from app.views.lab_setup import NewLabDialog
+    from core.lab import Lab
+
+    chooser = NewLabDialog(requested, reason=reason)
+    chooser.lab_ready.connect(lambda root, demo: open_window(Lab.open(root), simulate=demo, rate=rate))
+    return chooser
+
+
+def _exec(app) -> int:
+    code = app.exec()
+    for window in _windows:
+        window.lab.close()
+    return code
+
+
+def open_window(opened, simulate: bool = False, rate: float = 12.0):
+    """The main window on an open lab (kept, and its lab closed, until the app ends)."""
+    from PySide6.QtCore import QTimer
+
+    from app.main_window import MainWindow
+
     window = MainWindow(opened)
+    _windows.append(window)
     window.resize(1366, 768)
     if os.environ.get("XLAB_STARTUP_PROBE"):
         # For the start-up benchmark: report when the first view has data, then quit.
@@ -48,6 +84,4 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     elif simulate:
         window.start_simulation(rate)
         window.start_ingest()
-    code = app.exec()
-    opened.close()
-    return code
+    return window

@@ -20,6 +20,7 @@ from app.dialogs import show_error
 from app.views.dashboards_area import DashboardsView
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
+from app.views.lab_setup import install_menus
 from app.views.quotas import QuotaPlansView
 from app.views.today import TodayChecklistView
 from core.lab import Lab
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self._simulation: tasks.GeneratorTask | None = None
         self._ingest: tasks.GeneratorTask | None = None
         self._announced = False
+        install_menus(self)
         self.nav.setCurrentRow(0)
 
     def _first_load(self) -> None:

@@ -97,7 +97,7 @@ class InventoryView(AreaView):
         self.import_button.setToolTip("Create and update entries from an inventory YAML file (all or nothing)")
         self.import_button.clicked.connect(self.ask_import)
         self.export_button = QPushButton("Export…")
-        self.export_button.clicked.connect(self._ask_export)
+        self.export_button.clicked.connect(self.ask_export)
         self.add_button = QPushButton("Add…")
         self.add_button.clicked.connect(lambda: self.add_entry())
         self.edit_button = QPushButton("Edit…")
@@ -262,7 +262,7 @@ class InventoryView(AreaView):
         self.problems_box.hide()
         self.problems.clear()
 
-    def _ask_export(self) -> None:
+    def ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export inventory", "inventory.yaml", "YAML (*.yaml *.yml)")
         if path:
             self.export_to(path)

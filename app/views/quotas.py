@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app import tasks
 from app.dialogs import show_error
-from app.views.area import AreaView
+from app.views.area import AreaView, EmptyStatePanel
 from app.table_model import Column, RowsModel, make_table, percent
 from core.lab import Lab
 from core.quota.plans import list_plans, plan_classes
@@ -106,6 +107,11 @@ def load_snapshot(lab: Lab, plan_id: int) -> QuotaSnapshot:
     return QuotaSnapshot(plan, classes, status.as_dicts(), status.totals())
 
 
+NO_PLAN = ("<b>No published quota plan</b> — write the plan spec (the KPIs each class must meet and the "
+           "deployment mix), validate it and publish it. Capture planning and the dashboards follow from it.<br>"
+           "The plan covers the inventory's active threat classes, so import the inventory first.")
+
+
 class QuotaPlansView(AreaView):
     """Browse quota plans: per-class targets and their basis, and each class's cells."""
 
@@ -123,6 +129,12 @@ class QuotaPlansView(AreaView):
         self.plan_combo.currentIndexChanged.connect(lambda _: self.refresh())
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
+        self.new_button = QPushButton("New plan…")
+        self.new_button.setToolTip("Write a plan spec (KPIs and deployment mix), validate it, create a draft or publish")
+        self.new_button.clicked.connect(lambda: self.new_plan())
+        self.edit_button = QPushButton("Edit plan…")
+        self.edit_button.setToolTip("The chosen plan's spec in the editor: saving makes a draft (the next version if published)")
+        self.edit_button.clicked.connect(lambda: self.edit_plan())
         self.summary = QLabel("")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.test_bar = QProgressBar()
@@ -135,6 +147,8 @@ class QuotaPlansView(AreaView):
         top.addWidget(QLabel("Plan:"))
         top.addWidget(self.plan_combo)
         top.addWidget(self.refresh_button)
+        top.addWidget(self.new_button)
+        top.addWidget(self.edit_button)
         top.addWidget(self.test_bar)
         top.addWidget(self.train_bar)
         top.addStretch(1)
@@ -163,10 +177,21 @@ class QuotaPlansView(AreaView):
         splitter.addWidget(cells_box)
         splitter.setSizes([320, 240])
 
+        plan_page = QWidget()
+        plan_layout = QVBoxLayout(plan_page)
+        plan_layout.setContentsMargins(0, 0, 0, 0)
+        plan_layout.addWidget(self.summary)
+        plan_layout.addWidget(splitter, 1)
+        self.empty = EmptyStatePanel(NO_PLAN)
+        self.empty.add_action("New plan…", lambda: self.new_plan())
+        self.pages = QStackedWidget()
+        self.pages.addWidget(plan_page)
+        self.pages.addWidget(self.empty)
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.summary)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.pages, 1)
+        self.editor = None  # the open PlanSpecEditorDialog, if any
 
     # -- data ---------------------------------------------------------------
 
@@ -187,13 +212,16 @@ class QuotaPlansView(AreaView):
             return
         self._fill_plans()
         plan_id = self.plan_combo.currentData()
+        self.edit_button.setEnabled(plan_id is not None)
         if plan_id is None:
-            self.summary.setText("No quota plan yet. Create one with: xlab quota plan SPEC.yaml --publish")
+            self.summary.setText("")
+            self.pages.setCurrentWidget(self.empty)
             self.class_model.set_rows([])
             self.cell_model.set_rows([])
             self._stale = False
             self.loaded.emit()
             return
+        self.pages.setCurrentIndex(0)
         self._loading = True
         self._stale = False
         tasks.call(lambda: load_snapshot(self._lab, plan_id), self._show, self._failed, self)
@@ -250,3 +278,37 @@ class QuotaPlansView(AreaView):
         self.cell_model.set_rows(cells)
         short = sum(1 for c in cells if c["test_deficit"] > 0)
         self.cell_title.setText(f"Cells of <b>{name}</b>: {len(cells)} cells, {short} short of their test target")
+
+    # -- writing plans --------------------------------------------------------
+
+    def new_plan(self) -> "PlanSpecEditorDialog":  # noqa: F821 - imported when first used
+        from app.views.plan_editor import template
+
+        names = {p["name"] for p in list_plans(self._lab.catalog)}
+        name = "test-set" if "test-set" not in names else f"test-set-{len(names) + 1}"
+        return self._open_editor(template(name))
+
+    def edit_plan(self) -> "PlanSpecEditorDialog | None":  # noqa: F821
+        from app.views.plan_editor import spec_yaml
+        from core.quota.spec import PlanSpec
+
+        plan_id = self.plan_combo.currentData()
+        plan = next((p for p in list_plans(self._lab.catalog) if p["id"] == plan_id), None)
+        if plan is None:
+            return None
+        return self._open_editor(spec_yaml(PlanSpec.from_json(plan["spec_json"])))
+
+    def _open_editor(self, text: str):
+        from app.views.plan_editor import PlanSpecEditorDialog
+
+        self.editor = PlanSpecEditorDialog(self._lab, text, self)
+        self.editor.plan_saved.connect(self._plan_saved)
+        self.editor.open()
+        return self.editor
+
+    def _plan_saved(self, ref) -> None:
+        # Show the plan just written; the catalog change refreshes the list.
+        self._fill_plans()
+        index = self.plan_combo.findData(ref.id)
+        if index >= 0:
+            self.plan_combo.setCurrentIndex(index)
