@@ -77,8 +77,22 @@ def _check_complete(fmt: str, data: bytes) -> None:
             raise DecodeError("too_large", f"PNG declares {width}x{height} pixels, more than any scanner writes")
         if b"IEND" not in data[-16:]:
             raise DecodeError("truncated", "PNG is cut short (no end marker): still being written or a broken copy")
+        _check_png_chunks(data)
     elif fmt == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise DecodeError("truncated", "JPEG is cut short (no end marker): still being written or a broken copy")
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """Each chunk must fit in the file: a damaged length makes libpng read (and wait) for gigabytes."""
+    at = 8
+    while at + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if at + 12 + length > len(data):
+            raise DecodeError("undecodable", f"PNG chunk at byte {at} claims {length} bytes, past the end of the file")
+        if kind == b"IEND":
+            return
+        at += 12 + length
+    raise DecodeError("truncated", "PNG chunks do not reach the end marker (a broken copy)")
 
 
 # Entropy-coded bytes that decode to non-zero coefficients (no 0xFF, so no marker).

@@ -100,13 +100,18 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 
 
 def _metadata_json(metadata: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The metadata and its JSON text; a sidecar that cannot be written back as JSON is dropped with a note."""
+    """The metadata without the sidecar, and the whole as JSON text.
+
+    The sidecar travels as text only: a deeply nested one would not survive
+    the trip back from the worker process as objects (pickling recurses). One
+    that cannot be written back as JSON is dropped with a note.
+    """
     if not metadata:
         return metadata, None
+    kept = {k: v for k, v in metadata.items() if k != "sidecar"}
     try:
-        return metadata, json.dumps(metadata)
+        return kept, json.dumps(metadata)
     except (ValueError, TypeError, RecursionError) as exc:
-        kept = {k: v for k, v in metadata.items() if k != "sidecar"}
         kept["sidecar_error"] = f"the sidecar could not be kept: {type(exc).__name__}"
         return kept, json.dumps(kept, default=str)
 
