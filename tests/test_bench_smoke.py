@@ -1,33 +1,91 @@
-"""Every benchmark in tests/bench runs here at smoke size, so none can silently break.
+"""Every benchmark in tests/bench runs here at smoke size, so none can silently
+break, and each is checked for what it claims: its figures count what they say
+they count, its baseline is measured in the same run and answers the same
+question, and what it timed is right.
 
 The full-size runs and their targets: tests/bench/run.sh (not part of the suite).
 """
 
+from collections import defaultdict
+from datetime import date
+
+import pytest
+
 from tests.bench import bench_quota_status, bench_startup
 
 
+def _recompute_status_totals(lab, plan_name: str) -> dict[str, int]:
+    """Per cell and split, images and distinct setups (item x bag), straight from the rows."""
+    conn = lab.catalog.reader()
+    plan_id = conn.execute("SELECT id FROM quota_plans WHERE name = ?", (plan_name,)).fetchone()[0]
+    cells = conn.execute(
+        "SELECT IFNULL(class_id, 0), luggage_type_id, clutter_level, scanner_model_id, IFNULL(pose_id, 0), "
+        "test_target, train_target FROM quota_cells WHERE plan_id = ?", (plan_id,)).fetchall()
+    images: dict[tuple, int] = defaultdict(int)
+    setups: dict[tuple, set] = defaultdict(set)
+    rows = conn.execute(
+        "SELECT i.split, ti.class_id, b.luggage_type_id, b.clutter_level, s.model_id, i.pose_id, i.item_id, i.bag_id "
+        "FROM images i JOIN bags b ON b.id = i.bag_id JOIN scanners s ON s.id = i.scanner_id "
+        "LEFT JOIN threat_items ti ON ti.id = i.item_id WHERE i.usable = 1 AND i.split IS NOT NULL").fetchall()
+    for split, cls, luggage, clutter, model, pose, item, bag in rows:
+        key = (cls or 0, luggage, clutter, model, pose or 0, split)
+        images[key] += 1
+        setups[key].add((item, bag))
+    out = dict.fromkeys(("test_images", "test_setups", "test_deficit", "train_images", "train_setups",
+                         "train_deficit"), 0)
+    for *key, test_target, train_target in cells:
+        for split, target in (("test", test_target), ("train", train_target)):
+            k = (*key, split)
+            out[f"{split}_images"] += images.get(k, 0)
+            out[f"{split}_setups"] += len(setups.get(k, ()))
+            out[f"{split}_deficit"] += max(0, target - len(setups.get(k, ())))
+    return out, len(cells)
+
+
 def test_quota_status_benchmark_smoke(tmp_path):
+    from core.lab import Lab
+    from tests.bench.seed import seed_catalog
+
     result = bench_quota_status.run(images=3000, classes=3, repeats=1, baseline_repeats=1, root=tmp_path)
-    assert result["cells"] == 3 * 270 + 45
-    assert result["status_ms"] > 0 and result["pandas_ms"] > 0 and result["first_ms"] > 0
+    assert result["cells"] == result["status_cells"] == 3 * 270 + 45
+    # What was timed is right: the same catalog (the seed is fixed), recomputed row by row.
+    lab = Lab.init(tmp_path / "again")
+    seed_catalog(lab, n_classes=3, n_images=3000)
+    want, cells = _recompute_status_totals(lab, "bench-plan")
+    lab.close()
+    assert cells == result["cells"]
+    assert result["status_totals"] == want
+    assert result["pandas_totals"] == want  # the baseline computes the same table
+    assert want["test_images"] + want["train_images"] > 0 and want["test_setups"] > 0
+    assert result["speedup"] == pytest.approx(result["pandas_ms"] / result["status_ms"])
 
 
 def test_startup_benchmark_smoke():
     result = bench_startup.run(runs=1)
+    # One new process per run, each ready (its first area showed the demo lab) and exited cleanly.
+    assert len(result["xlab_runs"]) == len(result["bare_runs"]) == 1
+    # The window's own clock starts after the process did: it cannot exceed the time from spawn.
+    assert all(r is not None and 0 < r < t for r, t in zip(result["xlab_reported"], result["xlab_runs"]))
     assert 0 < result["bare_s"] and 0 < result["xlab_s"] < 30
+    assert result["ratio"] == pytest.approx(result["xlab_s"] / result["bare_s"])
 
 
 def test_ingest_benchmarks_smoke(tmp_path):
     from tests.bench import bench_ingest
 
     t = bench_ingest.throughput(tmp_path, size=128, per_format=2, workers=2)
-    assert t["files"] == 4 and t["ratio"] > 0
+    # Both sides handled every file written: the floor decoded each, ingest stored each once.
+    assert t["files"] == 4 and t["floor_decoded"] == 4 and t["ingested"] == 4 and t["in_catalog"] == 4
+    assert t["ratio"] == pytest.approx(t["ingest_per_s"] / t["floor_per_s"])
     a = bench_ingest.archive(tmp_path, count=2100, workers=2)  # more than one 1,000-file folder
-    assert a["count"] == 2100 and a["per_s"] > 0 and len(a["rss"]) == 3
+    assert a["written"] == a["count"] == a["ingested"] == a["in_catalog"] == 2100
+    assert sorted(a["rss"]) == [525, 1050, 2100]  # memory taken at a quarter, half and the end
     n = bench_ingest.near_duplicates(stored=5_000, queries=10)
-    assert n["ms"] > 0
+    assert n["probes_matched"] == n["queries"] == 10  # every probe is 3 bits from a stored hash
+    assert n["index_hits"] == n["scan_hits"] and n["index_hits"]  # the plain scan finds the same images
     lat = bench_ingest.latency(tmp_path, seconds=2, per_minute=300)
-    assert lat["seen"] == lat["files"] and lat["p95_s"] < 30
+    assert lat["landed"] == lat["seen"] == lat["files"] == 10
+    assert all(d >= 0 for d in lat["delays_s"]) and lat["p50_s"] <= lat["p95_s"] < 30
 
 
 def test_planner_benchmark_smoke(tmp_path):
@@ -35,13 +93,45 @@ def test_planner_benchmark_smoke(tmp_path):
 
     r = bench_planner.run(classes=2, images=500, repeats=1, root=tmp_path)
     assert r["deficit_cells"] > 0 and r["scanners"] == 10
-    assert r["steps"] > 0 and r["plan_s"] > 0 and r["baseline_s"] > 0
+    plan = r["plan"]
+    steps = [(session, step) for session in plan.sessions for step in session.steps]
+    assert steps and r["steps"] == len(steps) and r["sessions"] == len(plan.sessions)
+    # Capacity: no session holds more than rate x shift length.
+    assert all(session.images <= r["capacity"] for session in plan.sessions)
+    # One session per scanner and shift, on weekdays from the start date.
+    shifts = [(s.scanner_id, s.session_date, s.shift) for s in plan.sessions]
+    assert len(shifts) == len(set(shifts))
+    assert all(date.fromisoformat(s.session_date).weekday() < 5 and s.session_date >= "2026-11-23"
+               for s in plan.sessions)
+    # Diversity: every step is a setup never captured before, and none is planned twice.
+    setups = [(st.split, st.model_id, st.bag_id, st.item_id or 0, st.pose_id or 0) for _, st in steps]
+    assert len(setups) == len(set(setups))
+    assert not set(setups) & {tuple(e) for e in r["existing_setups"]}
+    # Split pools: each item and bag in the steps belongs to its step's split, never to both.
+    pools = {(kind, oid): split for kind, oid, split in r["pools"]}
+    for _, st in steps:
+        assert pools[("bag", st.bag_id)] == st.split
+        if st.item_id is not None:
+            assert pools[("item", st.item_id)] == st.split
     assert r["changeovers"]["lower_bound"] <= r["changeovers"]["cost"]
 
 
 def test_dashboard_benchmark_smoke(tmp_path, qapp):
     from tests.bench import bench_dashboard
 
-    r = bench_dashboard.run(images=3000, classes=3, repeats=1, seconds=3, per_minute=120, root=tmp_path)
-    assert r["cells"] > 0 and r["apply_ms"] > 0 and r["load_ms"] > 0 and r["pandas_ms"] > 0
-    assert r["stall_files"] == 6 and r["stall_ingested"] == 6 and r["stall_ticks"] > 0
+    r = bench_dashboard.run(images=3000, classes=3, repeats=1, seconds=5, per_minute=120, root=tmp_path)
+    assert r["cells"] == r["cells_seeded"] > 0
+    # The pandas baseline, timed in this run, computes the same setups as the dashboards for every cell.
+    assert r["baseline_cells_agreeing"] == r["cells"]
+    assert r["pandas_vs_load"] == pytest.approx(r["pandas_ms"] / r["load_ms"])
+    assert r["pandas_vs_apply"] == pytest.approx(r["pandas_ms"] / r["apply_ms"])
+    # Ingest took every file the scanner wrote, by its own count and the catalog's.
+    assert r["stall_files"] == r["stall_ingested"] == r["stall_ingest_reported"] == 10
+    # The stall was measured on a live dashboard: it refreshed while files were
+    # being ingested (not before the first, not after the last) ...
+    assert r["stall_refreshes_during_ingest"] >= 1
+    assert any(0 < n < r["stall_files"] for n in r["stall_refresh_ingested"])
+    # ... and what it showed followed ingest, ending with every new image.
+    assert r["stall_refresh_new_images"] == sorted(r["stall_refresh_new_images"])
+    assert r["stall_refresh_new_images"][-1] == r["stall_files"]
+    assert r["stall_ticks"] > 0

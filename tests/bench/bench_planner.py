@@ -15,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -27,9 +28,11 @@ from core.quota.status import quota_status
 from tests.bench.seed import seed_catalog
 
 
+PLAN_OPTIONS = PlanOptions(start=date(2026, 11, 23))
+
+
 def _plan(lab: Lab, shifts: int, dry_run: bool):
-    return run_to_end(plan_captures(lab, PlanOptions(start=date(2026, 11, 23), shifts=shifts, dry_run=dry_run),
-                                    actor="bench"))
+    return run_to_end(plan_captures(lab, replace(PLAN_OPTIONS, shifts=shifts, dry_run=dry_run), actor="bench"))
 
 
 def _read_inputs(lab: Lab, plan_id: int) -> None:
@@ -55,6 +58,7 @@ def run(classes: int = 40, images: int = 5_000, repeats: int = 3, root: Path | N
                 t = time.perf_counter()
                 _read_inputs(lab, plan_id)
                 baseline.append(time.perf_counter() - t)
+            existing = capture_store.existing_setups(lab.catalog)
             timings, plan = [], None
             for _ in range(repeats):  # each run replaces the previous run's planned sessions
                 t = time.perf_counter()
@@ -63,6 +67,7 @@ def run(classes: int = 40, images: int = 5_000, repeats: int = 3, root: Path | N
             t = time.perf_counter()
             full = _plan(lab, shifts=1000, dry_run=True)
             full_s = time.perf_counter() - t
+            pools = capture_store.planner_objects(lab.catalog)["pools"]
         finally:
             lab.close()
     return {
@@ -72,6 +77,9 @@ def run(classes: int = 40, images: int = 5_000, repeats: int = 3, root: Path | N
         "setups_wanted": plan.report["steps"] + plan.report["unscheduled_setups"],
         "changeovers": plan.report["changeovers"], "full_s": full_s, "full_sessions": full.report["sessions"],
         "full_unscheduled": full.report["unscheduled_setups"],
+        # What the saved plan's invariants are checked against (tests/test_bench_smoke.py):
+        "plan": plan, "existing_setups": existing, "pools": pools,
+        "capacity": int(PLAN_OPTIONS.rate_per_hour * PLAN_OPTIONS.shift_hours),
     }
 
 
