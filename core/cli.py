@@ -485,8 +485,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                                     "eta": f.eta} for f in prod.forecasts]}[args.table]
             _export_or_print(args, table)
             if not args.json and not args.export:
-                print(f"\n{prod.month}: {prod.month_images:,} images of {prod.settings.monthly_target:,} "
-                      f"({prod.month_target_to_date:,} due by today); recent rate {prod.recent_rate:,.0f} per working day")
+                print(f"\n{prod.summary()}")
     return 0
 
 

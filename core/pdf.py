@@ -46,8 +46,12 @@ def new_document(title: str, subtitle: str = "", landscape: bool = False):
 
 
 def table(pdf, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float] | None = None,
-          font_size: float = 9, line_height: float = 6.5) -> None:
-    """A bordered table that repeats its header on each page."""
+          font_size: float = 9, line_height: float = 6.5,
+          fills: Sequence[Sequence[tuple[int, int, int] | None]] | None = None) -> None:
+    """A bordered table that repeats its header on each page; ``fills`` gives
+    each cell of each row a background colour (None: white)."""
+    from fpdf.fonts import FontFace
+
     pdf.set_font(FONT, size=font_size)
     pdf.set_fill_color(255, 255, 255)
     pdf.set_draw_color(0, 0, 0)
@@ -58,8 +62,36 @@ def table(pdf, header: Sequence[str], rows: Sequence[Sequence[Any]], widths: Seq
     with pdf.table(col_widths=widths, line_height=line_height, first_row_as_headings=True,
                    repeat_headings=1, text_align="LEFT") as t:
         t.row([str(h) for h in header])
-        for values in rows:
-            t.row(["" if v is None else str(v) for v in values])
+        for k, values in enumerate(rows):
+            row = t.row()
+            for j, v in enumerate(values):
+                fill = fills[k][j] if fills is not None and j < len(fills[k]) else None
+                row.cell("" if v is None else str(v), style=FontFace(fill_color=fill) if fill else None)
+
+
+def legend(pdf, entries: Sequence[tuple[str, tuple[int, int, int]]], font_size: float = 8) -> None:
+    """One line of coloured swatches with their labels."""
+    pdf.set_font(FONT, size=font_size)
+    x, y = pdf.get_x(), pdf.get_y()
+    for label, rgb in entries:
+        pdf.set_fill_color(*rgb)
+        pdf.set_draw_color(120)
+        pdf.rect(x, y + 1, 3.5, 3.5, style="DF")
+        pdf.set_xy(x + 4.5, y)
+        width = pdf.get_string_width(label) + 2
+        pdf.cell(width, 5.5, label)
+        x += width + 8
+    pdf.set_draw_color(0)
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_xy(pdf.l_margin, y + 6)
+
+
+def image(pdf, png: bytes, width: float, height: float | None = None) -> None:
+    """A PNG (e.g. a chart) at the current position, the given width in mm; the cursor moves below it."""
+    import io
+
+    info = pdf.image(io.BytesIO(png), x=pdf.l_margin, y=pdf.get_y(), w=width, h=height or 0)
+    pdf.set_y(pdf.get_y() + (info.rendered_height if info is not None else height or 0) + 1)
 
 
 def save(pdf, path: str | Path) -> Path:

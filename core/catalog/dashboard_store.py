@@ -32,6 +32,21 @@ def production_by(catalog: Catalog, first_day: str, last_day: str) -> list[tuple
         (first_day, last_day)).fetchall()
 
 
+def first_production_day(catalog: Catalog) -> str | None:
+    """The first day any image was captured (ISO), None for a lab with no images yet."""
+    row = catalog.reader().execute("SELECT MIN(day) FROM production_counts WHERE images > 0").fetchone()
+    return row[0] if row else None
+
+
+def class_split_images(catalog: Catalog, first_day: str, last_day: str) -> list[tuple]:
+    """(day, class name or '(clean)', split, usable images) captured between two ISO days (inclusive)."""
+    return catalog.reader().execute(
+        """SELECT substr(i.captured_at, 1, 10), IFNULL(tc.name, '(clean)'), i.split, COUNT(*) FROM images i
+           LEFT JOIN threat_items ti ON ti.id = i.item_id LEFT JOIN threat_classes tc ON tc.id = ti.class_id
+           WHERE i.captured_at >= ? AND i.captured_at < ? AND i.usable = 1 AND i.split IS NOT NULL
+           GROUP BY 1, 2, 3""", (first_day, f"{last_day}~")).fetchall()
+
+
 def ingest_outcomes_by_day(catalog: Catalog, first_day: str, last_day: str) -> list[tuple]:
     """(day, outcome, files) from the ingest events between two ISO days (inclusive)."""
     return catalog.reader().execute(

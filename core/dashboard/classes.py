@@ -27,6 +27,7 @@ from core.quota.sizing import wilson_interval
 from core.quota.status import QuotaStatus
 
 VERDICTS = ("test set incomplete", "train incomplete", "awaiting evaluation", "meets KPI", "needs next step")
+BLOCKING = ("test set incomplete", "train incomplete")  # verdicts that block the next model
 COLUMNS = ("class_name", "family", "test_done", "test_target", "test_fill", "train_done", "train_target", "ratio",
            "ratio_step", "detection_rate", "dr_low", "dr_high", "dr_target", "false_alarm_rate", "far_max", "run",
            "verdict", "blocks")
@@ -59,7 +60,7 @@ def class_progress(catalog: Catalog, status: QuotaStatus) -> list[dict]:
             row["false_alarm_rate"] = result["false_alarms"] / result["negatives"] if result["negatives"] else None
             row["run"] = f"{result['run_label']} ({result['evaluated_at'][:10]})"
         row["verdict"] = _verdict(row, result)
-        row["blocks"] = row["verdict"] in ("test set incomplete", "train incomplete")
+        row["blocks"] = row["verdict"] in BLOCKING
         out.append(row)
     return sorted(out, key=lambda r: (r["family"], r["class_name"]))
 

@@ -93,21 +93,42 @@ def test_production_matches_pandas_and_forecasts(seeded):
     prod = production(seeded.catalog, status, "2026-03", today=date(2026, 3, 20))
     images = pd.read_sql("SELECT substr(captured_at, 1, 10) AS day, s.name AS scanner FROM images i "
                          "JOIN scanners s ON s.id = i.scanner_id", seeded.catalog.reader())
-    march = images[images.day.str.startswith("2026-03")]
+    march = images[(images.day >= "2026-03-01") & (images.day <= "2026-03-20")]  # "today" is the 20th
     per_day = march.groupby("day").size()
     assert {d["day"]: d["images"] for d in prod.days if d["images"]} == per_day.to_dict()
-    assert prod.days[-1]["cumulative"] == len(march) == prod.month_images
+    assert prod.days[19]["cumulative"] == len(march) == prod.month_images
+    # days after today have nothing to draw yet
+    assert all(d["images"] is None and d["cumulative"] is None for d in prod.days[20:])
     assert {r["scanner"]: r["images"] for r in prod.by_scanner} == march.groupby("scanner").size().to_dict()
-    # target: 130,000 over March's 22 working days; by the 20th, 15 working days have passed
+    # target: 130,000 over March's 22 working days; by the (finished) 20th, 15 working days have passed
     assert prod.month_working_days == 22 and prod.month_target_to_date == round(130_000 * 15 / 22)
-    # recent rate: the 10 working days before the 20th
-    working = pd.bdate_range("2026-03-06", "2026-03-19").strftime("%Y-%m-%d")
+    # recent rate: the 10 working days up to the 20th, which is over
+    working = pd.bdate_range("2026-03-09", "2026-03-20").strftime("%Y-%m-%d")
     assert prod.recent_rate == pytest.approx(images[images.day.isin(working)].shape[0] / 10)
+    assert prod.rate.basis.startswith(f"{prod.recent_rate:,.0f}/working day over the last 9 working days (Mar 9–19) "
+                                      "and today (Mar 20, a whole working day)")
     test_left = prod.forecasts[0]
     totals = status.totals()
     assert test_left.remaining_images == totals["test_target"] - totals["test_done"]
     assert test_left.eta > date(2026, 3, 20)
-    assert [f.remaining_images for f in prod.forecasts[1:]] == sorted(f.remaining_images for f in prod.forecasts[1:])
+    steps = prod.forecasts[1:6]
+    assert [f.what[:14] for f in steps] == [f"ratio step {k}:1" for k in range(1, 6)]
+    assert [f.remaining_images for f in steps] == sorted(f.remaining_images for f in steps)
+    assert all(f.basis == prod.rate.basis and f.rate == prod.recent_rate for f in prod.forecasts[:6])
+    # each class's test set at its own rate of test images over the same working days
+    classes = {f.what: f for f in prod.forecasts[6:]}
+    split_images = pd.read_sql(
+        "SELECT substr(i.captured_at, 1, 10) AS day, IFNULL(tc.name, 'clean bags') AS class_name, i.split FROM images i "
+        "LEFT JOIN threat_items ti ON ti.id = i.item_id LEFT JOIN threat_classes tc ON tc.id = ti.class_id",
+        seeded.catalog.reader())
+    recent_test = split_images[split_images.day.isin(working) & (split_images.split == "test")]
+    for entry in status.by_class():
+        name = "clean bags" if entry["class_name"] == "(clean)" else entry["class_name"]
+        f = classes[f"test set of {name}"]
+        assert f.remaining_images == entry["test_target"] - entry["test_done"]
+        assert f.rate == pytest.approx((recent_test.class_name == name).sum() / 10)
+        if f.remaining_images:
+            assert f.working_days == pytest.approx(f.remaining_images / f.rate)
     set_production_settings(seeded.catalog, monthly_target=100_000, working_days=["mon", "tue", "wed", "thu"])
     try:
         again = production(seeded.catalog, status, "2026-03", today=date(2026, 3, 20))
