@@ -35,13 +35,10 @@ def percent(value: Any) -> str:
 
 
 def fill_colour(fraction: float) -> QColor:
-    """Red (empty) → amber → green (full), light enough to read text on."""
-    f = max(0.0, min(1.0, fraction))
-    if f < 0.5:
-        r, g = 250, int(200 + 110 * f)
-    else:
-        r, g = int(250 - 240 * (f - 0.5)), 250
-    return QColor(r, min(g, 250), 190)
+    """The shared fill scale (core.colours), light enough to read text on."""
+    from core import colours
+
+    return QColor(*colours.tint(colours.fill_rgb(fraction), 0.55))
 
 
 class RowsModel(QAbstractTableModel):
@@ -74,7 +71,7 @@ class RowsModel(QAbstractTableModel):
             return column.text(value)
         if role == self.SORT_ROLE:
             return value if value is not None else ""
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)) and not isinstance(value, bool):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole:
             if column.fill and value is not None:

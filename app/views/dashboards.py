@@ -43,16 +43,17 @@ from app.dialogs import show_error
 from app.table_model import Column, RowsModel, make_table, percent
 from core.dashboard import classes as class_dash
 from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_rows, quota_heatmap
-from core.dashboard.production import WEEKDAYS, Production, production, set_production_settings
+from core import colours
+from core.dashboard.production import NO_IMAGES_YET, WEEKDAYS, Production, production, set_production_settings
 from core.lab import Lab
 from core.quota.plans import list_plans
 from core.quota.status import QuotaStatus, quota_status
 
 DIM_TITLES = {"class": "Class", "luggage_type": "Luggage type", "clutter": "Clutter", "scanner_model": "Scanner model",
               "pose": "Pose"}
-VERDICT_COLOURS = {"test set incomplete": QColor(255, 205, 205), "train incomplete": QColor(255, 225, 190),
-                   "awaiting evaluation": None, "meets KPI": QColor(205, 240, 205),
-                   "needs next step": QColor(255, 245, 190)}
+# Row backgrounds: the shared verdict colours, light enough to read text on.
+VERDICT_TINT = 0.65
+VERDICT_COLOURS = {v: QColor(*colours.tint(rgb, VERDICT_TINT)) for v, rgb in colours.VERDICT_COLOURS.items()}
 
 
 def _pct(v: Any) -> str:
@@ -78,9 +79,12 @@ CELL_COLUMNS = [
     Column("test_target", "Test target"), Column("test_setups", "Test"), Column("test_deficit", "Test deficit"),
     Column("train_target", "Train target"), Column("train_setups", "Train"), Column("train_deficit", "Train deficit"),
 ]
-FORECAST_COLUMNS = [Column("what", "Complete when"), Column("remaining_images", "Images left"),
+FORECAST_COLUMNS = [Column("what", "Complete when"), Column("remaining_images", "Images left", lambda v: f"{v:,}"),
+                    Column("rate", "Rate / working day", lambda v: "—" if not v else f"{v:,.0f}" if v >= 100 else f"{v:.1f}",
+                           tooltip="The recent rate the forecast extrapolates (see Basis)"),
                     Column("working_days", "Working days", lambda v: "—" if v is None else f"{v:.1f}"),
-                    Column("eta", "Expected", lambda v: "no recent production" if v is None else str(v))]
+                    Column("eta", "Expected", lambda v: "no recent production" if v is None else str(v)),
+                    Column("basis", "Basis", tooltip="Which days and images the rate rests on")]
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,13 @@ def load_dashboards(lab: Lab, plan_id: int | None, rows: str, cols: str, split: 
     return DashboardSnapshot(plans, plan_id, status, heat, prod, classes, (time.perf_counter() - t0) * 1000)
 
 
-def _fill_lut() -> np.ndarray:
-    """Red (0 %) → amber → green (100 %), 256 entries."""
-    f = np.linspace(0, 1, 256)
-    r = np.where(f < 0.5, 235, 235 - (f - 0.5) * 2 * 185)
-    g = np.where(f < 0.5, 70 + f * 2 * 150, 220 - (f - 0.5) * 2 * 40)
-    b = np.full(256, 70.0)
-    return np.stack([r, g, b], axis=1).astype(np.uint8)
+def fill_colour_map() -> pg.ColorMap:
+    """The shared fill scale (core.colours) as a pyqtgraph colour map."""
+    return pg.ColorMap([pos for pos, _ in colours.FILL_STOPS], [rgb for _, rgb in colours.FILL_STOPS])
+
+
+def _series_pen(name: str, **kw) -> Any:
+    return pg.mkPen(colours.SERIES[name], **kw)
 
 
 def _save_chart(parent: QWidget, plot: pg.PlotWidget, name: str) -> str | None:
@@ -167,6 +171,9 @@ def export_rows(parent: QWidget, rows: list[dict], path: str, columns=None) -> N
                lambda e: show_error(parent, "Export", e), parent)
 
 
+DETAIL_PROMPT = "Click a cell to see its quota cells, deficits and images"
+
+
 class QuotaHeatmapView(QWidget):
     """The heatmap tab: two dimensions, filters, split; click a cell for its detail."""
 
@@ -210,14 +217,29 @@ class QuotaHeatmapView(QWidget):
         self.plot.invertY(True)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
+        # Cells with no target are NaN (transparent) over a grey backdrop.
+        self.no_target = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+        self.no_target.setBrush(pg.mkBrush(colours.NO_TARGET))
+        self.no_target.setPen(pg.mkPen(None))
+        self.plot.addItem(self.no_target)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(_fill_lut())
+        self.colour_map = fill_colour_map()
+        self.image.setLookupTable(self.colour_map.getLookupTable(0.0, 1.0, 256))
         self.image.setLevels((0.0, 1.0))
         self.plot.addItem(self.image)
+        # The legend: a colour bar with the fill in per cent.
+        self.colour_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self.colour_map, interactive=False,
+                                          pen=pg.mkPen(120), width=16)
+        self.colour_bar.axis.setLabel(colours.FILL_LABEL)
+        self.colour_bar.axis.setTicks([[(v, f"{v:.0%}") for v in (0.0, 0.25, 0.5, 0.75, 1.0)]])
+        self.plot.plotItem.layout.addItem(self.colour_bar, 2, 5)
         self._labels: list[pg.TextItem] = []
+        self._detail_key: tuple | None = None  # the heatmap the detail belongs to
+        self._detail_seq = 0  # a cell's detail arriving after the controls changed is dropped
+        self.selected: tuple[str, str] | None = None
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
-        self.detail_title = QLabel("Click a cell to see its quota cells, deficits and images")
+        self.detail_title = QLabel(DETAIL_PROMPT)
         self.detail_title.setWordWrap(True)
         self.cell_model = RowsModel(CELL_COLUMNS, self)
         self.cell_table, _ = make_table(self.cell_model)
@@ -273,7 +295,23 @@ class QuotaHeatmapView(QWidget):
             other = next(k for k in DIM_TITLES if k != self.rows_dim)
             self.cols_box.setCurrentIndex(self.cols_box.findData(other))
             return
+        if self._detail_key is not None and self._detail_key != self._key():
+            self.clear_detail()  # the cell shown belongs to other axes, split or filters
         self.changed.emit()
+
+    def _key(self, heat: Heatmap | None = None) -> tuple:
+        if heat is not None:
+            return heat.rows_dim, heat.cols_dim, heat.split, tuple(sorted((k, tuple(v)) for k, v in heat.filters.items()))
+        return self.rows_dim, self.cols_dim, self.split, tuple(sorted((k, tuple(v)) for k, v in self.filters().items()))
+
+    def clear_detail(self) -> None:
+        """Forget the selected cell (and any of its details still loading)."""
+        self._detail_seq += 1
+        self._detail_key = None
+        self.selected = None
+        self.detail_title.setText(DETAIL_PROMPT)
+        self.cell_model.set_rows([])
+        self.thumbs.clear()
 
     # -- showing --
     def show_heatmap(self, status: QuotaStatus | None, heat: Heatmap | None) -> None:
@@ -281,9 +319,15 @@ class QuotaHeatmapView(QWidget):
         self._fill_filter_choices(status)
         for label in self._labels:
             label.setVisible(False)
+        if self.selected is not None and (heat is None or self._detail_key != self._key(heat)
+                                          or self.selected[0] not in heat.row_labels
+                                          or self.selected[1] not in heat.col_labels):
+            self.clear_detail()
         if heat is None or not heat.row_labels:
             self.image.clear()
-            self.summary.setText("No published quota plan yet" if heat is None else "No cells match the filters")
+            self.no_target.setRect(0, 0, 0, 0)
+            self.summary.setText("No published quota plan yet — import an inventory and publish a quota plan (Quotas)"
+                                 if heat is None else "No cells match the filters")
             return
         n_rows, n_cols = len(heat.row_labels), len(heat.col_labels)
         grid = np.full((n_rows, n_cols), np.nan)
@@ -292,12 +336,10 @@ class QuotaHeatmapView(QWidget):
                 fill = heat.fill(r, c)
                 if fill is not None:
                     grid[r, c] = fill
-        shown = np.nan_to_num(grid, nan=-1.0)
-        lut = np.vstack([[[235, 235, 235]], _fill_lut()]).astype(np.uint8)
-        self.image.setLookupTable(lut)
-        self.image.setLevels((-1.0 / 256, 1.0))
-        self.image.setImage(shown, autoLevels=False)
+        self.image.setImage(grid, autoLevels=False)
+        self.image.setLevels((0.0, 1.0))
         self.image.setRect(QRectF(0, 0, n_cols, n_rows))
+        self.no_target.setRect(0, 0, n_cols, n_rows)
         self.plot.getAxis("bottom").setTicks([[(c + 0.5, label) for c, label in enumerate(heat.col_labels)]])
         step = max(1, math.ceil(n_rows / 40))
         self.plot.getAxis("left").setTicks([[(r + 0.5, label) for r, label in enumerate(heat.row_labels) if r % step == 0]])
@@ -309,10 +351,11 @@ class QuotaHeatmapView(QWidget):
                 for c in range(n_cols):
                     if not math.isnan(grid[r, c]):
                         if used == len(self._labels):
-                            self._labels.append(pg.TextItem("", color=(20, 20, 20), anchor=(0.5, 0.5)))
+                            self._labels.append(pg.TextItem("", anchor=(0.5, 0.5)))
                             self.plot.addItem(self._labels[-1])
                         label = self._labels[used]
                         label.setText(f"{grid[r, c]:.0%}")
+                        label.setColor(colours.text_on(colours.fill_rgb(grid[r, c])))
                         label.setPos(c + 0.5, r + 0.5)
                         label.setVisible(True)
                         used += 1
@@ -320,6 +363,8 @@ class QuotaHeatmapView(QWidget):
         self.summary.setText(
             f"{heat.split.capitalize()} split: {done:,} of {target:,} setups ({done / target:.0%}) · "
             f"{DIM_TITLES[heat.rows_dim]} × {DIM_TITLES[heat.cols_dim]} · grey: no target" if target else "")
+        if self.selected is not None:
+            self.select_cell(*self.selected)  # live: the detail follows the new numbers
 
     def _fill_filter_choices(self, status: QuotaStatus | None) -> None:
         if status is None:
@@ -347,6 +392,10 @@ class QuotaHeatmapView(QWidget):
         if heat is None or status is None:
             return
         r, c = heat.row_labels.index(row_label), heat.col_labels.index(col_label)
+        self._detail_seq += 1
+        seq = self._detail_seq
+        self._detail_key = self._key(heat)
+        self.selected = (row_label, col_label)
         fill = heat.fill(r, c)
         self.detail_title.setText(
             f"{DIM_TITLES[heat.rows_dim]} {row_label} × {DIM_TITLES[heat.cols_dim]} {col_label} ({heat.split}): "
@@ -362,6 +411,8 @@ class QuotaHeatmapView(QWidget):
                 self._lab.catalog, split, where, 40)
 
         def done(result) -> None:
+            if seq != self._detail_seq:
+                return  # another cell was chosen, or the controls changed, meanwhile
             cells, images = result
             self.cell_model.set_rows(cells)
             self.cell_table.resizeColumnsToContents()
@@ -413,19 +464,39 @@ class ProductionView(QWidget):
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
 
-        self.cumulative_plot = pg.PlotWidget(background="w", title="Cumulative images vs monthly target")
+        self.cumulative_plot = pg.PlotWidget(background="w", title="Cumulative images against the monthly target")
         self.cumulative_plot.addLegend(offset=(10, 10))
-        self.cumulative_line = self.cumulative_plot.plot([], [], pen=pg.mkPen((30, 120, 50), width=3), name="produced")
-        self.target_line = self.cumulative_plot.plot([], [], pen=pg.mkPen((200, 80, 60), width=2, style=Qt.PenStyle.DashLine),
+        self.target_line = self.cumulative_plot.plot([], [], pen=_series_pen("target", width=2, style=Qt.PenStyle.DashLine),
                                                      name="target")
-        self.daily_plot = pg.PlotWidget(background="w", title="Images per day (grey: not a working day) · quarantine rate")
-        self.daily_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=(90, 130, 200))
+        self.cumulative_line = self.cumulative_plot.plot([], [], pen=_series_pen("produced", width=3), name="produced")
+        self.projection_line = self.cumulative_plot.plot(
+            [], [], pen=_series_pen("produced", width=2, style=Qt.PenStyle.DotLine), name="projection at the recent rate")
+        self.cumulative_plot.setLabel("left", "images (cumulative)")
+        self.empty_text = pg.TextItem("", color=(90, 90, 90), anchor=(0.5, 0.5))
+        self.cumulative_plot.addItem(self.empty_text)
+        self.daily_plot = pg.PlotWidget(
+            background="w", title="Images per day (blue: working day, grey: not a working day, light: today so far)")
+        self.daily_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=colours.SERIES["daily"])
         self.daily_plot.addItem(self.daily_bars)
-        self.quarantine_line = self.daily_plot.plot([], [], pen=pg.mkPen((200, 60, 60), width=2), symbol="o",
-                                                    symbolSize=4, name="quarantined")
+        self.daily_plot.setLabel("left", "images per day")
+        # The quarantine rate on its own axis (right, per cent), not scaled to the bars.
+        item = self.daily_plot.plotItem
+        self.quarantine_view = pg.ViewBox()
+        item.showAxis("right")
+        item.scene().addItem(self.quarantine_view)
+        item.getAxis("right").linkToView(self.quarantine_view)
+        item.getAxis("right").setLabel("quarantined", units="%", color=colours.hex_colour(colours.SERIES["quarantine"]))
+        self.quarantine_view.setXLink(item)
+        self.quarantine_view.setMouseEnabled(x=False, y=False)
+        self.quarantine_line = pg.PlotDataItem([], [], pen=_series_pen("quarantine", width=2), symbol="o", symbolSize=4,
+                                               symbolBrush=colours.SERIES["quarantine"])
+        self.quarantine_view.addItem(self.quarantine_line)
+        item.vb.sigResized.connect(self._align_quarantine_view)
         for plot in (self.cumulative_plot, self.daily_plot):
             plot.setMenuEnabled(False)
             plot.showGrid(y=True, alpha=0.3)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
         charts = QWidget()
         c_layout = QVBoxLayout(charts)
         c_layout.setContentsMargins(0, 0, 0, 0)
@@ -438,6 +509,8 @@ class ProductionView(QWidget):
 
         self.forecast_model = RowsModel(FORECAST_COLUMNS, self)
         self.forecast_table, _ = make_table(self.forecast_model)
+        # the lab-wide forecasts first, then the classes by date (a header click still sorts)
+        self.forecast_table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
         self.breakdown_box = QComboBox()
         for title, key in (("Per scanner", "by_scanner"), ("Per station", "by_station"),
                            ("Per technician", "by_technician")):
@@ -449,7 +522,7 @@ class ProductionView(QWidget):
         side = QWidget()
         s_layout = QVBoxLayout(side)
         s_layout.setContentsMargins(0, 0, 0, 0)
-        s_layout.addWidget(QLabel("Forecast at the recent rate"))
+        s_layout.addWidget(QLabel("Forecasts at the recent rate (basis in the last column)"))
         s_layout.addWidget(self.forecast_table, 1)
         s_layout.addWidget(_ExportBar(self, "forecast", lambda: self.forecast_model.rows))
         s_layout.addWidget(self.breakdown_box)
@@ -468,6 +541,11 @@ class ProductionView(QWidget):
     def month(self) -> str:
         return self.month_box.currentData()
 
+    def _align_quarantine_view(self) -> None:
+        item = self.daily_plot.plotItem
+        self.quarantine_view.setGeometry(item.vb.sceneBoundingRect())
+        self.quarantine_view.linkedViewChanged(item.vb, self.quarantine_view.XAxis)
+
     def show_production(self, prod: Production | None) -> None:
         self.data = prod
         if prod is None:
@@ -476,23 +554,46 @@ class ProductionView(QWidget):
             self.target_box.setValue(prod.settings.monthly_target)
         if not self.days_edit.hasFocus():
             self.days_edit.setText(",".join(WEEKDAYS[d] for d in prod.settings.working_days))
-        x = np.arange(1, len(prod.days) + 1)
-        self.cumulative_line.setData(x, [d["cumulative"] for d in prod.days])
+        n = len(prod.days)
+        first = date.fromisoformat(prod.days[0]["day"])
+        month_name = f"day of {first:%B %Y}"
+        x = np.arange(1, n + 1)
         self.target_line.setData(x, [d["target_cumulative"] for d in prod.days])
-        heights = [d["images"] for d in prod.days]
-        brushes = [pg.mkBrush((90, 130, 200) if d["working"] else (190, 190, 190)) for d in prod.days]
-        self.daily_bars.setOpts(x=x, height=heights, width=0.8, brushes=brushes)
-        top = max(heights) if any(heights) else 1
-        self.quarantine_line.setData(x, [d["quarantine_rate"] * top for d in prod.days])
-        looked = sum(d["quarantined"] for d in prod.days)
-        ahead = prod.month_images - prod.month_target_to_date
-        self.summary.setText(
-            f"{prod.month}: {prod.month_images:,} images of {prod.settings.monthly_target:,} "
-            f"({prod.month_working_days} working days) · {abs(ahead):,} {'ahead of' if ahead >= 0 else 'behind'} "
-            f"the target to date ({prod.month_target_to_date:,}) · recent rate {prod.recent_rate:,.0f} per working day "
-            f"· {looked:,} file(s) quarantined this month (red line: daily quarantine rate, scaled to the bars)")
-        self.forecast_model.set_rows([{"what": f.what, "remaining_images": f.remaining_images,
-                                       "working_days": f.working_days, "eta": f.eta} for f in prod.forecasts])
+        # produced: from the lab's first image (a zero point the day before) up to today, never beyond
+        began = prod.target_from.isoformat() if prod.target_from else "9999"
+        past = [(k + 1, d["cumulative"]) for k, d in enumerate(prod.days)
+                if d["cumulative"] is not None and d["day"] >= began]
+        if past and past[0][0] > 1:
+            past.insert(0, (past[0][0] - 1, 0))
+        self.cumulative_line.setData([k for k, _ in past], [v for _, v in past])
+        if prod.month_end_projection is not None and past:
+            self.projection_line.setData([past[-1][0], n], [past[-1][1], prod.month_end_projection])
+        else:
+            self.projection_line.setData([], [])
+        high = max([prod.month_target, prod.month_end_projection or 0, *(v for _, v in past)]) or 10
+        self.cumulative_plot.setXRange(0.4, n + 0.6, padding=0)
+        self.cumulative_plot.setYRange(0, high * 1.08, padding=0)
+        self.cumulative_plot.setLabel("bottom", month_name)
+        self.empty_text.setText(NO_IMAGES_YET if prod.empty else "")
+        self.empty_text.setPos((n + 1) / 2, high * 0.54)
+        bars = [(k + 1, d) for k, d in enumerate(prod.days) if d["images"] is not None]
+        heights = [d["images"] for _, d in bars]
+        brushes = [pg.mkBrush(colours.SERIES["today"] if d["today"] else colours.SERIES["daily"] if d["working"]
+                              else colours.SERIES["non_working"]) for _, d in bars]
+        self.daily_bars.setOpts(x=[k for k, _ in bars], height=heights, width=0.8, brushes=brushes)
+        self.daily_plot.setXRange(0.4, n + 0.6, padding=0)
+        self.daily_plot.setYRange(0, max([10, *heights]) * 1.15, padding=0)
+        self.daily_plot.setLabel("bottom", month_name)
+        rates = [d["quarantine_rate"] * 100 for _, d in bars]
+        self.quarantine_line.setData([k for k, _ in bars], rates)
+        self.quarantine_view.setYRange(0, max([5.0, *rates]) * 1.2, padding=0)
+        self._align_quarantine_view()
+        looked = sum(d["quarantined"] or 0 for d in prod.days)
+        self.summary.setText(prod.summary() + ("" if prod.empty else
+                                               f" · {looked:,} file(s) quarantined this month (purple, right axis)"))
+        self.forecast_model.set_rows([{"what": f.what, "remaining_images": f.remaining_images, "rate": f.rate,
+                                       "working_days": f.working_days, "eta": f.eta, "basis": f.basis}
+                                      for f in prod.forecasts])
         self.forecast_table.resizeColumnsToContents()
         self._show_breakdown()
 
@@ -526,6 +627,19 @@ class ClassProgressView(QWidget):
         self.blocking.toggled.connect(lambda _on: self._show())
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        # The legend of the row colours, with how many classes have each verdict.
+        self.legend: dict[str, QLabel] = {}
+        legend = QHBoxLayout()
+        legend.addWidget(QLabel("Verdicts:"))
+        for verdict in class_dash.VERDICTS:
+            rgb = colours.tint(colours.VERDICT_COLOURS[verdict], VERDICT_TINT)
+            label = QLabel(verdict)
+            label.setStyleSheet(f"background: {colours.hex_colour(rgb)}; color: #202020; border: 1px solid #999;"
+                                " border-radius: 3px; padding: 1px 6px;")
+            label.setToolTip("blocks the next model" if verdict in class_dash.BLOCKING else "")
+            self.legend[verdict] = label
+            legend.addWidget(label)
+        legend.addStretch(1)
         self._rows: list[dict] = []
         self._sized = False
         top = QHBoxLayout()
@@ -533,6 +647,7 @@ class ClassProgressView(QWidget):
         top.addWidget(self.blocking)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(legend)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
         layout.addWidget(_ExportBar(self, "class-progress", lambda: self.model.rows, class_dash.COLUMNS))
@@ -549,6 +664,8 @@ class ClassProgressView(QWidget):
             self.table.resizeColumnsToContents()
         counts = {v: sum(1 for r in self._rows if r["verdict"] == v) for v in class_dash.VERDICTS}
         blocking = sum(1 for r in self._rows if r["blocks"])
-        self.summary.setText(f"{len(self._rows)} classes · {blocking} block the next model (red: test set "
-                             "incomplete, orange: train incomplete) · "
-                             + " · ".join(f"{n} {v}" for v, n in counts.items() if n))
+        for verdict, label in self.legend.items():
+            label.setText(f"{verdict} ({counts[verdict]})" + (" ■" if verdict in class_dash.BLOCKING else ""))
+        self.summary.setText(f"{len(self._rows)} classes · {blocking} block the next model (■: "
+                             f"{' or '.join(class_dash.BLOCKING)})" if self._rows else
+                             "No classes yet — publish a quota plan (Quotas) to follow each class's progress")

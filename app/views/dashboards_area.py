@@ -96,7 +96,9 @@ class DashboardsView(AreaView):
         import pyqtgraph as pg
 
         for plot in self.findChildren(pg.PlotWidget):
-            pg.ViewBox.AllViews.pop(plot.plotItem.vb, None)
+            for item in plot.scene().items():  # extra views too (the quarantine rate's axis)
+                if isinstance(item, pg.ViewBox):
+                    pg.ViewBox.AllViews.pop(item, None)
 
     def on_catalog_changed(self, change) -> None:
         """Live: coalesce bursts of changes into one reload at most every MIN_REFRESH_MS."""

@@ -139,3 +139,107 @@ def test_dashboards_follow_new_images_without_a_click(qtbot, dashboards, seeded)
                             for k in range(5)])
     qtbot.waitUntil(lambda: view.snapshot.production.month_images == before + 5, timeout=15_000)
     assert view.last_apply_ms > 0
+
+
+def test_cell_detail_follows_the_split_and_the_axes(qtbot, dashboards, seeded):
+    from app import tasks
+    from app.views.dashboards import DETAIL_PROMPT
+
+    view = dashboards
+    h = view.heatmap
+
+    def detail_shown():
+        return h.detail_title.text() != DETAIL_PROMPT or h.cell_model.rows or h.thumbs.count()
+
+    with qtbot.waitSignal(h.cell_clicked, timeout=10_000):
+        h.select_cell("class_001", h.heat.col_labels[0])
+    assert detail_shown() and "class_001" in h.detail_title.text()
+    # another split: the old cell's detail goes at once, and stays gone after the reload
+    h.split_box.setCurrentIndex(h.split_box.findData("train"))
+    assert not detail_shown()
+    reload(qtbot, view)
+    assert h.heat.split == "train" and not detail_shown()
+    # a live refresh of the same view refreshes the detail instead
+    with qtbot.waitSignal(h.cell_clicked, timeout=10_000):
+        h.select_cell("class_002", h.heat.col_labels[0])
+    with qtbot.waitSignal(h.cell_clicked, timeout=20_000):
+        view.refresh()
+    assert "class_002" in h.detail_title.text() and h.cell_model.rows
+    # other axes: cleared, even when the cell's detail was still loading
+    h.select_cell("class_000", h.heat.col_labels[0])
+    h.cols_box.setCurrentIndex(h.cols_box.findData("pose"))
+    assert tasks.wait_for_calls(20_000)
+    reload(qtbot, view)
+    assert h.heat.cols_dim == "pose" and not detail_shown()
+
+
+def test_one_colour_scale_with_legends(qtbot, dashboards):
+    from core import colours
+
+    view = dashboards
+    h = view.heatmap
+    # the heatmap's colours are the shared scale, and its colour bar says what they mean
+    lut = h.image.lut if not callable(h.image.lut) else h.image.lut(h.image.image)
+    for fraction in (0.0, 0.5, 1.0):
+        assert tuple(int(v) for v in lut[round(fraction * 255)][:3]) == pytest.approx(colours.fill_rgb(fraction), abs=2)
+    assert h.colour_bar.axis.labelText == colours.FILL_LABEL
+    assert [label for _, label in h.colour_bar.axis._tickLevels[0]] == ["0%", "25%", "50%", "75%", "100%"]
+    # table fill columns use the same scale
+    from app.table_model import fill_colour
+
+    assert fill_colour(1.0).getRgb()[:3] == colours.tint(colours.fill_rgb(1.0), 0.55)
+    # the verdict colours have a legend with counts
+    c = view.classes
+    view.tabs.setCurrentWidget(c)
+    rows = c.model.rows
+    for verdict, label in c.legend.items():
+        assert colours.hex_colour(colours.tint(colours.VERDICT_COLOURS[verdict], 0.65)) in label.styleSheet()
+        assert f"({sum(1 for r in rows if r['verdict'] == verdict)})" in label.text()
+    blocked = next(r for r in rows if r["verdict"] == "test set incomplete")
+    assert c.model.row_colour(blocked).getRgb()[:3] == colours.tint(colours.VERDICT_COLOURS["test set incomplete"], 0.65)
+
+
+def test_production_charts_have_axes_and_draw_nothing_after_today(qtbot, dashboards):
+    view = dashboards
+    p = view.production
+    view.tabs.setCurrentWidget(p)
+    month = pd.Timestamp.now().strftime("%Y-%m")
+    p.month_box.setCurrentIndex(p.month_box.findData(month))
+    reload(qtbot, view)
+    prod = view.snapshot.production
+    today = pd.Timestamp.now().day
+    x, _ = p.cumulative_line.getData()
+    assert x is None or max(x) <= today
+    assert p.daily_bars.opts["x"] == list(range(1, today + 1))
+    assert p.cumulative_plot.getAxis("left").labelText == "images (cumulative)"
+    assert p.daily_plot.getAxis("left").labelText == "images per day"
+    assert p.daily_plot.getAxis("right").labelText == "quarantined"
+    assert p.cumulative_plot.getAxis("bottom").labelText.startswith("day of ")
+    low, high = p.daily_plot.viewRange()[1]
+    assert low == 0 and high >= max([10, *(d["images"] for d in prod.days if d["images"] is not None)])
+    assert p.cumulative_plot.viewRange()[1][0] == 0
+    assert p.summary.text().startswith(prod.summary())
+    assert [c.key for c in p.forecast_model.columns][-1] == "basis"
+
+
+def test_an_empty_lab_says_what_to_do_next(qtbot, tmp_path, settings):
+    from core.dashboard.production import NO_IMAGES_YET
+
+    lab = Lab.init(tmp_path / "empty")
+    win = show_window(qtbot, lab, settings)
+    try:
+        view = win.show_area("Dashboards")
+        qtbot.waitUntil(lambda: view.snapshot is not None, timeout=20_000)
+        assert "publish a quota plan" in view.heatmap.summary.text()
+        view.tabs.setCurrentWidget(view.production)
+        p = view.production
+        assert NO_IMAGES_YET in p.summary.text() and "behind" not in p.summary.text()
+        assert p.empty_text.textItem.toPlainText() == NO_IMAGES_YET
+        for plot in (p.cumulative_plot, p.daily_plot):
+            low, high = plot.viewRange()[1]
+            assert low == 0 and high >= 10  # not pyqtgraph's empty ±0.5
+        view.tabs.setCurrentWidget(view.classes)
+        assert "publish a quota plan" in view.classes.summary.text()
+    finally:
+        win.close()
+        lab.close()
