@@ -29,7 +29,7 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     try:
         opened = Lab.open(lab)
     except LabNotFoundError as exc:
-        chooser = choose_lab(lab or str(default_lab_dir()), str(exc).split(";")[0], rate)
+        chooser = choose_lab(lab or str(default_lab_dir()), _sentence(str(exc).split(";")[0]), rate)
         chooser.rejected.connect(app.quit)
         chooser.show()
         return _exec(app)
@@ -50,6 +50,10 @@ def choose_lab(requested: str, reason: str, rate: float = 12.0):
     chooser = NewLabDialog(requested, reason=reason)
     chooser.lab_ready.connect(lambda root, demo: open_window(Lab.open(root), simulate=demo, rate=rate))
     return chooser
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _exec(app) -> int:

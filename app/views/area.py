@@ -42,12 +42,13 @@ class EmptyStatePanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("font-size: 15px")
+        self.message.setMaximumWidth(720)  # a paragraph, not one line across the screen
         self._buttons = QHBoxLayout()
         self._buttons.addStretch(1)
         self._buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        layout.addWidget(self.message)
+        layout.addWidget(self.message, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addLayout(self._buttons)
         layout.addStretch(2)
 

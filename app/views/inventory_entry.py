@@ -70,7 +70,7 @@ class InventoryEntryDialog(QDialog):
                 widget.setReadOnly(True)
                 widget.setToolTip(f"The {spec.name} identifies this {section.label}; it cannot change")
             self.inputs[spec.name] = widget
-            label = field_title(spec.name).replace("\n", " ") + ("" if spec.required else " (optional)")
+            label = field_title(spec.name).replace("\n", " ") + ("" if spec.required or spec.kind is bool else " (optional)")
             form.addRow(label, widget)
         self.problems = QLabel("")
         self.problems.setWordWrap(True)

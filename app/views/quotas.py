@@ -144,7 +144,8 @@ class QuotaPlansView(AreaView):
         for bar in (self.test_bar, self.train_bar):
             bar.setMaximumWidth(180)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Plan:"))
+        self.plan_label = QLabel("Plan:")
+        top.addWidget(self.plan_label)
         top.addWidget(self.plan_combo)
         top.addWidget(self.refresh_button)
         top.addWidget(self.new_button)
@@ -213,6 +214,8 @@ class QuotaPlansView(AreaView):
         self._fill_plans()
         plan_id = self.plan_combo.currentData()
         self.edit_button.setEnabled(plan_id is not None)
+        for widget in (self.plan_label, self.plan_combo, self.refresh_button, self.test_bar, self.train_bar):
+            widget.setVisible(plan_id is not None)  # nothing to choose or fill yet
         if plan_id is None:
             self.summary.setText("")
             self.pages.setCurrentWidget(self.empty)
