@@ -101,3 +101,60 @@ def save(pdf, path: str | Path) -> Path:
     pdf.output(str(tmp))
     tmp.replace(path)
     return path
+
+
+def pose_picture(pdf, x: float, y: float, w: float, h: float, geometry, title: str) -> dict[str, float]:
+    """A pose drawn from ``core.capture.pose_geometry``: the bag from the source
+    with the item at its rotation (and an arrow at its tip), an angled item's
+    side view at its tilt, the title and description under it. Returns the
+    angles drawn (rotation_deg, tilt_deg)."""
+    import math
+
+    pdf.set_draw_color(90)
+    pdf.set_fill_color(245, 240, 228)
+    bag_h = h - 9
+    pdf.rect(x, y, w, bag_h, style="DF", round_corners=True, corner_radius=2)
+    cx, cy = x + w / 2, y + bag_h / 2
+    size = min(w, bag_h * 1.6) * 0.62
+    outline, length = geometry.top_view()
+    points = [(cx + px * size, cy + py * size) for px, py in outline]
+    pdf.set_draw_color(20, 60, 140)
+    pdf.set_fill_color(40, 90, 200)
+    if geometry.placement == "upright":
+        pdf.circle(cx, cy, size * length * 0.5, style="DF")
+    else:
+        pdf.polygon(points, style="DF")
+    a = math.radians(geometry.rotation_deg)
+    tip = ((points[1][0] + points[2][0]) / 2, (points[1][1] + points[2][1]) / 2)
+    pdf.set_draw_color(200, 40, 40)
+    end = (tip[0] + 4 * math.cos(a), tip[1] + 4 * math.sin(a))
+    pdf.line(tip[0] + math.cos(a), tip[1] + math.sin(a), *end)
+    drawn = {"rotation_deg": round(math.degrees(math.atan2(points[1][1] - points[0][1], points[1][0] - points[0][0])), 6) % 360,
+             "tilt_deg": geometry.tilt_deg}
+    if geometry.placement in ("angled", "upright"):
+        bw, bh = min(18.0, w * 0.4), min(12.0, bag_h * 0.45)
+        bx, by = x + w - bw - 1.5, y + 1.5
+        pdf.set_draw_color(150)
+        pdf.set_fill_color(255, 255, 255)
+        pdf.rect(bx, by, bw, bh, style="DF")
+        floor, x0, scale = by + bh - 2, bx + 2.5, min(bw - 5, bh - 3.5)
+        pdf.line(bx + 1, floor, bx + bw - 1, floor)
+        (ax, ay), (ex, ey) = geometry.side_view()
+        a0, b0 = (x0 + ax * scale, floor - ay * scale), (x0 + ex * scale, floor - ey * scale)
+        pdf.set_draw_color(40, 90, 200)
+        pdf.set_line_width(0.8)
+        pdf.line(*a0, *b0)
+        pdf.set_line_width(0.2)
+        drawn["tilt_deg"] = round(math.degrees(math.atan2(a0[1] - b0[1], b0[0] - a0[0])), 6)
+        pdf.set_font(FONT, size=6)
+        pdf.set_text_color(40)
+        pdf.text(bx + bw - 7, by + 3.5, f"{geometry.tilt_deg:g}°")
+    pdf.set_draw_color(0)
+    pdf.set_text_color(0)
+    pdf.set_xy(x, y + bag_h + 0.5)
+    pdf.set_font(FONT, "B", 7)
+    pdf.cell(w, 3.5, title, align="C")
+    pdf.set_xy(x, y + bag_h + 4)
+    pdf.set_font(FONT, size=6)
+    pdf.cell(w, 3.5, geometry.describe(), align="C")
+    return drawn

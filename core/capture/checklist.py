@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core import pdf
+from core.capture.pose_geometry import PoseGeometry, pose_geometry
 from core.capture.sessions import session_view
 from core.lab import Lab
 
@@ -28,10 +29,41 @@ def write_checklist(lab: Lab, session_id: int, path: str | Path) -> Path:
         item = f"{st['item']} · {st['class_name']}" if st["item"] else "— (clean bag)"
         pose = st["pose"] or "—"
         if st["pose"]:
-            pose += f" ({st['placement']}, {st['rotation_deg']:g}°, {st['occlusion']})"
+            pose += f" ({_geometry(st).describe()})"
         note = st["skip_reason"] or st["flag_reason"] or ""
         rows.append((st["position"], st["split"], f"{st['bag']} · {st['luggage_type']}, {st['clutter']}",
                      item, pose, f"{st['images_done']}/{st['images_wanted']}", _STATUS_MARK[st["status"]], note))
     pdf.table(doc, ["#", "split", "bag", "item", "pose", "images", "✓", "notes"], rows,
               widths=[8, 12, 45, 50, 60, 14, 14, 50])
+    _pose_pictures(doc, view.steps)
     return pdf.save(doc, path)
+
+
+def _geometry(step: dict) -> PoseGeometry:
+    return pose_geometry(step["placement"], step["rotation_deg"], step["occlusion"], step["pose"],
+                         step["pose_description"])
+
+
+def _pose_pictures(doc, steps: list[dict]) -> dict[str, dict[str, float]]:
+    """Each pose of the session drawn once, as the Today view draws it; returns the angles drawn."""
+    poses = {st["pose"]: _geometry(st) for st in steps if st["pose"]}
+    if not poses:
+        return {}
+    w, h, gap = 52.0, 40.0, 4.0
+    per_row = max(1, int((doc.epw + gap) // (w + gap)))
+    if doc.get_y() + 8 + h > doc.h - 16:
+        doc.add_page()
+    doc.ln(3)
+    doc.set_font(pdf.FONT, "B", 10)
+    doc.cell(0, 6, "Poses in this session (seen from the X-ray source; inset: side view)", new_x="LMARGIN", new_y="NEXT")
+    drawn, y = {}, doc.get_y()
+    for k, (name, geometry) in enumerate(sorted(poses.items())):
+        if k and k % per_row == 0:
+            y += h + gap
+            if y + h > doc.h - 16:
+                doc.add_page()
+                y = doc.get_y()
+        x = doc.l_margin + (k % per_row) * (w + gap)
+        drawn[name] = pdf.pose_picture(doc, x, y, w, h, geometry, name)
+    doc.set_xy(doc.l_margin, y + h + gap)
+    return drawn
