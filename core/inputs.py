@@ -143,32 +143,6 @@ _PLAIN_TAGS = {
 }
 
 
-def _composer():
-    import yaml
-
-    class Composer(yaml.SafeLoader):
-        """The pure-Python loader, refusing aliases and deep nesting as it composes."""
-
-        depth = 0
-
-        def compose_node(self, parent, index):
-            event = self.peek_event()
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.AliasEvent):
-                raise _Refused(line, "YAML aliases (*name) are not accepted; write the values out")
-            if getattr(event, "anchor", None):
-                raise _Refused(line, "YAML anchors (&name) are not accepted; write the values out")
-            if self.depth >= MAX_DEPTH:
-                raise _Refused(line, f"values nested more than {MAX_DEPTH} levels deep")
-            self.depth += 1
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-    return Composer
-
-
 def _scalar(node, constructor) -> Located:
     line = node.start_mark.line + 1
     text = node.value
@@ -187,32 +161,81 @@ def _scalar(node, constructor) -> Located:
     return Located(line, value, text)
 
 
-def _convert(node, constructor, problems: Problems) -> Located:
+class _Frame:
+    """A mapping or list being filled while its events arrive."""
+
+    def __init__(self, node: Located):
+        self.node = node
+        self.key: tuple[str, int] | None = None  # a mapping's key waiting for its value
+        self.bad_key = False  # the pending key was not a plain name: drop its value
+        self.first: dict[str, int] = {}
+
+
+def _compose(events, problems: Problems) -> Located | None:
+    """Build :class:`Located` values from parser events, without recursion: the
+    depth check comes before a level is entered, and no alias is ever followed."""
     import yaml
 
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node, constructor)
-    if node.tag not in _PLAIN_TAGS:
-        problems.add(line, f"YAML tag {node.tag} is not accepted")
-    if isinstance(node, yaml.SequenceNode):
-        return Located(line, [_convert(item, constructor, problems) for item in node.value])
-    out: dict[str, Located] = {}
-    first: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key_line = key_node.start_mark.line + 1
-        if not isinstance(key_node, yaml.ScalarNode):
-            problems.add(key_line, "a key must be a plain name, not a list or mapping")
+    resolver = yaml.resolver.Resolver()
+    constructor = yaml.SafeLoader("")
+    stack: list[_Frame] = []
+    root: Located | None = None
+    documents = 0
+
+    def attach(node: Located, is_scalar: bool) -> None:
+        nonlocal root
+        if not stack:
+            root = node
+            return
+        frame = stack[-1]
+        if isinstance(frame.node.value, list):
+            frame.node.value.append(node)
+        elif frame.key is None and not frame.bad_key:
+            if not is_scalar or node.text is None:
+                problems.add(node.line, "a key must be a plain name, not a list or mapping")
+                frame.bad_key = True
+            else:
+                frame.key = (node.text, node.line)
+        elif frame.bad_key:
+            frame.bad_key = False
+        else:
+            key, key_line = frame.key
+            frame.key = None
+            if key in frame.first:
+                problems.add(key_line, f"'{shown(key)}' appears twice (first at line {frame.first[key]})")
+                return
+            frame.first[key] = key_line
+            node.line = key_line
+            frame.node.value[key] = node
+
+    for event in events:
+        if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
             continue
-        key = key_node.value
-        if key in first:
-            problems.add(key_line, f"'{key}' appears twice (first at line {first[key]})")
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise _Refused(line, "more than one YAML document (---) in the file")
             continue
-        first[key] = key_line
-        value = _convert(value_node, constructor, problems)
-        value.line = key_line
-        out[key] = value
-    return Located(line, out)
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(line, "YAML aliases (*name) are not accepted; write the values out")
+        if getattr(event, "anchor", None):
+            raise _Refused(line, "YAML anchors (&name) are not accepted; write the values out")
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            attach(stack.pop().node, False)
+        elif isinstance(event, yaml.ScalarEvent):
+            tag = event.tag
+            if tag in (None, "!"):
+                tag = resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            attach(_scalar(node, constructor), True)
+        else:  # a mapping or list starts
+            if len(stack) >= MAX_DEPTH:
+                raise _Refused(line, f"values nested more than {MAX_DEPTH} levels deep")
+            if event.tag not in (None, "!") and event.tag not in _PLAIN_TAGS:
+                problems.add(line, f"YAML tag {event.tag} is not accepted")
+            stack.append(_Frame(Located(line, {} if isinstance(event, yaml.MappingStartEvent) else [])))
+    return root
 
 
 def parse_yaml(raw: bytes, problems: Problems) -> Located | None:
@@ -223,9 +246,10 @@ def parse_yaml(raw: bytes, problems: Problems) -> Located | None:
     text = decode_text(raw, problems)
     if text is None:
         return None
-    loader = _composer()(text)
+    # libyaml's parser when present (fast); either way only its events are used.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        root = loader.get_single_node()
+        root = _compose(yaml.parse(text, Loader=loader), problems)
     except _Refused as exc:
         problems.add(exc.line, str(exc))
         return None
@@ -233,12 +257,10 @@ def parse_yaml(raw: bytes, problems: Problems) -> Located | None:
         mark = getattr(exc, "problem_mark", None)
         problems.add(mark.line + 1 if mark else None, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")
         return None
-    finally:
-        loader.dispose()
     if root is None:
         problems.add(None, "the file is empty")
         return None
-    return _convert(root, yaml.SafeLoader(""), problems)
+    return root
 
 
 def load_yaml(path: str | Path, problems: Problems) -> Located | None:
@@ -407,11 +429,10 @@ class OneOf(Rule):
 
     def _check(self, node: Located) -> tuple[Any, str | None]:
         value = node.value
-        if node.textual or isinstance(value, str):
-            value = node.text.strip()
+        if node.textual:
             matches = [c for c in self.choices if str(c) == value]
-        else:
-            matches = [c for c in self.choices if c == value and type(c) is type(value)]
+        else:  # YAML: '12' is text, not the number 12
+            matches = [c for c in self.choices if type(c) is type(value) and c == (value.strip() if isinstance(value, str) else value)]
         if not matches:
             return None, f"must be {self.describe()} ({_got(node)})"
         return matches[0], None
