@@ -26,6 +26,7 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
     from app import tasks
 
     tasks.favour_the_gui_thread()
+    _close_on_signals(app)
     try:
         opened = Lab.open(lab)
     except LabNotFoundError as exc:
@@ -50,6 +51,29 @@ def choose_lab(requested: str, reason: str, rate: float = 12.0):
     chooser = NewLabDialog(requested, reason=reason)
     chooser.lab_ready.connect(lambda root, demo: open_window(Lab.open(root), simulate=demo, rate=rate))
     return chooser
+
+
+def _close_on_signals(app) -> None:  # noqa: ANN001 - QApplication
+    """SIGTERM (a plain ``kill``, a session logout) and Ctrl-C close the windows
+    as the user would, so ingest and the simulated scanners stop cleanly."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(signum, frame) -> None:  # noqa: ANN001, ARG001 - signal API
+        QTimer.singleShot(0, app.closeAllWindows)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, close)
+    # Python runs a signal handler only when it next runs bytecode; while Qt
+    # waits for events that is never, unless a timer hands it the thread.
+    ticker = QTimer(app)
+    ticker.timeout.connect(_tick)
+    ticker.start(250)
+
+
+def _tick() -> None:
+    pass
 
 
 def _sentence(text: str) -> str:

@@ -16,6 +16,16 @@ import numpy as np
 DEFAULT_MAX_DISTANCE = 4  # of 64 bits
 
 
+_BITS_IN_BYTE = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
+
+
+def _bit_count(words: np.ndarray) -> np.ndarray:
+    """Set bits per uint64 (numpy 2's bitwise_count; a byte table on numpy 1.26)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    return _BITS_IN_BYTE[words.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.uint8)
+
+
 @dataclass(frozen=True)
 class Match:
     image_id: int
@@ -64,7 +74,7 @@ class NearDuplicateIndex:
         with self._lock:
             if self._n == 0:
                 return []
-            distances = np.bitwise_count(self._hashes[: self._n] ^ np.uint64(self._unsigned(phash)))
+            distances = _bit_count(self._hashes[: self._n] ^ np.uint64(self._unsigned(phash)))
             hits = np.flatnonzero(distances <= limit)
             if closest is not None and len(hits) > closest:
                 hits = hits[np.argpartition(distances[hits], closest - 1)[:closest]]
