@@ -74,3 +74,19 @@ def test_impossible_overrides_are_refused():
         expand(10, [[1, 1]], {(0,): 11})
     with pytest.raises(PlanError, match="weights"):
         expand(10, [[0, 0]])
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0])
+def test_non_finite_or_negative_weights_are_refused_not_looped_on(bad):
+    # An infinite weight once made the rounding loop count to 2**63.
+    with pytest.raises(PlanError, match="finite, non-negative weights"):
+        expand(100, [[1.0, bad], [1.0]])
+    with pytest.raises(PlanError, match="finite, non-negative weights"):
+        largest_remainder(100, [1.0, bad])
+
+
+def test_expansions_too_large_to_compute_quickly_are_refused_up_front():
+    with pytest.raises(PlanError, match="cells per class"):
+        expand(10, [[1.0] * 100, [1.0] * 3, [1.0] * 20, [1.0] * 10])
+    with pytest.raises(PlanError, match="class total must be from 0"):
+        expand(10**12, [[1.0, 2.0]])

@@ -3,7 +3,7 @@ import pytest
 
 from core.catalog.images import insert_images
 from core.catalog.records import all_rows
-from core.errors import CatalogError, InputFileError, PlanPublishedError, UnknownNameError
+from core.errors import CatalogError, InputFileError, PlanError, PlanPublishedError, UnknownNameError
 from core.quota.plans import CellKey, create_plan, list_plans, override_cell, plan_classes, publish_plan, resolve_plan
 from core.quota.sizing import demonstration_sample_size, wilson_sample_size
 from core.quota.spec import PlanSpec, parse_plan_spec, read_plan_spec
@@ -106,8 +106,42 @@ def test_plan_spec_problems_are_all_reported():
     with pytest.raises(InputFileError) as caught:
         parse_plan_spec(raw, "p.yaml")
     text = str(caught.value)
-    for fragment in ("defaults.detection_rate", "defaults.sizing", "mix.colour", "classes.pistol.half_width"):
+    for fragment in ("p.yaml:2: defaults.detection_rate", "p.yaml:2: defaults.sizing", "p.yaml:3: mix.colour", "p.yaml:4: classes.pistol.half_width"):
         assert fragment in text
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("mix: {luggage_type: {hard_case: .inf}}", "mix.luggage_type.hard_case: must be a number from 0 to 1e+06 (got inf)"),
+        ("classes: {pistol: {sizing: demonstration, misses_allowed: 1000000}}", "classes.pistol.misses_allowed: must be a whole number from 0 to 100"),
+        ("defaults: {ratio_step: 1000000000}", "defaults.ratio_step: must be a whole number from 1 to 20"),
+        ("defaults: {ratio_step: 0}", "defaults.ratio_step: must be a whole number from 1 to 20"),
+        ("defaults: {test_setups: 99999999999999999999}", "defaults.test_setups: must be a whole number from 0 to 1,000,000"),
+        ("clean: {half_width: .nan}", "clean.half_width: must be a number above 0 below 0.5 (got nan)"),
+        ("mix: {clutter: {low: 0, high: 0}}", "mix.clutter: weights must not all be 0"),
+    ],
+)
+def test_plan_spec_values_out_of_range_are_refused_with_their_line(line, message):
+    with pytest.raises(InputFileError) as caught:
+        parse_plan_spec(f"name: p\n{line}\n".encode(), "p.yaml")
+    assert f"p.yaml:2: {message}" in str(caught.value)
+
+
+def test_a_plan_too_large_to_build_is_refused_before_any_work(demo_lab, tmp_path):
+    import time
+
+    from core.inventory import import_inventory
+
+    poses = tmp_path / "poses.yaml"
+    poses.write_text("poses:\n" + "".join(f"- name: extra_{i}\n" for i in range(250)))
+    import_inventory(demo_lab.catalog, poses)
+    before = list_plans(demo_lab.catalog)
+    started = time.monotonic()
+    with pytest.raises(PlanError, match="quota cells"):
+        create_plan(demo_lab.catalog, read_plan_spec(resource("demo", "plan.yaml")))
+    assert time.monotonic() - started < 2
+    assert list_plans(demo_lab.catalog) == before
 
 
 def test_status_counts_setups_not_repeated_scans(demo_lab):

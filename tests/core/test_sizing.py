@@ -75,3 +75,28 @@ def test_basis_text_names_the_interval():
     result = size_kpi(0.90, 0.03)
     assert result.required == 483
     assert "Wilson" in result.basis() and "385" in result.basis()
+
+
+def _linear_demonstration(rate, k, confidence):
+    q = 1 - rate
+    n = k + 1
+    while sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k + 1)) > 1 - confidence:
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("rate, k, confidence", [(0.95, 0, 0.95), (0.9, 3, 0.9), (0.99, 2, 0.95), (0.8, 10, 0.99), (0.5, 0, 0.6)])
+def test_demonstration_search_finds_the_smallest_n(rate, k, confidence):
+    assert demonstration_sample_size(rate, k, confidence) == _linear_demonstration(rate, k, confidence)
+
+
+def test_demonstration_work_is_bounded_whatever_the_inputs():
+    import time
+
+    started = time.monotonic()
+    assert demonstration_sample_size(0.95, 1000, 0.95) > 1000
+    with pytest.raises(SizingError, match="misses allowed must be from 0 to 1000"):
+        demonstration_sample_size(0.95, 1_000_000, 0.95)
+    with pytest.raises(SizingError, match="more than 10,000,000 samples"):
+        demonstration_sample_size(1 - 1e-9, 50, 0.999999)
+    assert time.monotonic() - started < 5
