@@ -11,6 +11,7 @@ from pathlib import Path
 from core.catalog.records import all_rows
 from core.errors import XLabError
 from core.inventory import import_inventory
+from core.catalog import quota_store
 from core.lab import Lab
 from core.progress import Progress, run_to_end
 from core.quota.plans import create_plan, publish_plan
@@ -41,7 +42,7 @@ def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_se
     lab = Lab.init(root)
     import_inventory(lab.catalog, resource("demo", "inventory.yaml"), actor=actor)
     spec = read_plan_spec(resource("demo", "plan.yaml"))
-    if not lab.catalog.query_one("SELECT 1 FROM quota_plans WHERE name = ? AND status = 'published'", (spec.name,)):
+    if quota_store.find_plan(lab.catalog, spec.name, published_only=True) is None:
         create_plan(lab.catalog, spec, actor=actor)
         publish_plan(lab.catalog, spec.name, actor=actor)
     if plan_sessions and not list_sessions(lab, include_closed=False):

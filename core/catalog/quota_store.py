@@ -170,6 +170,18 @@ def tally_clock(catalog: Catalog) -> tuple[int, int]:
     return tuple(catalog.reader().execute("SELECT seq, reset_seq FROM tally_clock").fetchone())
 
 
+def tally_snapshot(catalog: Catalog, seq: int) -> tuple[int, int, list[tuple]]:
+    """(clock, clock of the last rebuild, rows of :func:`tallies_since` ``seq``),
+    read in one read-only transaction so that the clock and the rows agree."""
+    conn = catalog.reader()
+    conn.execute("BEGIN DEFERRED")  # a read transaction: takes no write lock
+    try:
+        clock, reset = tally_clock(catalog)
+        return clock, reset, tallies_since(catalog, seq)
+    finally:
+        conn.execute("COMMIT")
+
+
 def inventory_signature(catalog: Catalog) -> tuple:
     """Changes whenever a name that status rows show may have changed."""
     return tuple(catalog.reader().execute(

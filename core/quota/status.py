@@ -103,21 +103,16 @@ def _refreshed_tallies(catalog: Catalog) -> _Tallies:
     state = _tallies.get(catalog)
     if state is None:
         state = _tallies[catalog] = _Tallies()
-    conn = catalog.reader()
-    # One read transaction, so the clock and the rows agree.
-    conn.execute("BEGIN")
-    try:
-        clock, reset = store.tally_clock(catalog)
-        if clock < state.clock or reset > state.seq:
-            # rebuilt since the last read (rows may be gone), or another file
-            state = _tallies[catalog] = _Tallies()
-        for seq, split, *key, images, setups in store.tallies_since(catalog, state.seq):
-            state.by_split[split][tuple(key)] = (images, setups)
-            if seq > state.seq:
-                state.seq = seq
-        state.clock = clock
-    finally:
-        conn.execute("COMMIT")
+    clock, reset, rows = store.tally_snapshot(catalog, state.seq)
+    if clock < state.clock or reset > state.seq:
+        # rebuilt since the last read (rows may be gone), or another file
+        state = _tallies[catalog] = _Tallies()
+        clock, reset, rows = store.tally_snapshot(catalog, 0)
+    for seq, split, *key, images, setups in rows:
+        state.by_split[split][tuple(key)] = (images, setups)
+        if seq > state.seq:
+            state.seq = seq
+    state.clock = clock
     return state
 
 
