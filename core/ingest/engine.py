@@ -37,7 +37,7 @@ from core.ingest import log as ingest_log
 from core.ingest.analysis import ScannerExpectation
 from core.ingest.lock import IngestLock
 from core.ingest.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateIndex
-from core.ingest.pool import decode_pool
+from core.ingest.pool import FILE_TIME_LIMIT_S, decode_pool, run_limited
 from core.ingest.worker import (
     SIDECAR_SUFFIX,
     Prepared,
@@ -109,8 +109,9 @@ class Ingestor:
     """Commits prepared files. One per process; use it from one thread."""
 
     def __init__(self, lab: Lab, *, workers: int | None = None, remove_sources: bool = True,
-                 max_distance: int = DEFAULT_MAX_DISTANCE):
+                 max_distance: int = DEFAULT_MAX_DISTANCE, file_time_limit_s: float = FILE_TIME_LIMIT_S):
         self.lab = lab
+        self.file_time_limit_s = file_time_limit_s
         self.store = ContentStore(lab.paths.store)
         self.quarantine_root = lab.paths.root / "quarantine"
         self.remove_sources = remove_sources
@@ -151,7 +152,7 @@ class Ingestor:
             return future
         if self._pool is None:
             self._pool = decode_pool(self.workers)
-        return self._pool.submit(prepare, *args)
+        return self._pool.submit(run_limited, prepare, self.file_time_limit_s, *args)
 
     @property
     def pool_generation(self) -> int:
@@ -430,7 +431,8 @@ class _Flight:
                     self.suspects[path] = scanner
                     continue
                 prepared = quarantine_failed(path, str(self.ingestor.quarantine_root), "crashed",
-                                             "the decoder process crashed on this file (a damaged or hostile file)")
+                                             f"the decoder process crashed or hung (over {self.ingestor.file_time_limit_s:g} s) on this file "
+                                             "(a damaged or hostile file)")
             except Exception as exc:  # noqa: BLE001 - the worker's answer could not come back
                 prepared = quarantine_failed(path, str(self.ingestor.quarantine_root), "error",
                                              f"XLab could not take this file: {describe(exc)}")
@@ -542,6 +544,7 @@ def watch(
     poll_s: float = 1.0,
     batch_size: int = 32,
     full_retry_s: float = FULL_RETRY_S,
+    file_time_limit_s: float = FILE_TIME_LIMIT_S,
 ) -> Iterator[IngestProgress]:
     """Ingest every file the scanners write into their drop folders.
 
@@ -562,7 +565,7 @@ def watch(
     scanners = [all_scanners[n] for n in names]
     lock = IngestLock.acquire(lab.paths.root, names)
     try:
-        ingestor = Ingestor(lab, workers=workers)
+        ingestor = Ingestor(lab, workers=workers, file_time_limit_s=file_time_limit_s)
         ingestor.reconcile()
         readiness = _Readiness(settle_s)
         wake = threading.Event()

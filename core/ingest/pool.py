@@ -11,14 +11,20 @@ its parent is still the one it started with, and ends the worker if not.
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 PARENT_CHECK_S = 1.0
+# No file takes this long to decode; one that does is hung in a decoder
+# (a hostile file), and its worker ends so that ingest goes on.
+FILE_TIME_LIMIT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -47,6 +53,9 @@ def _end_with_parent(parent_pid: int) -> None:
 
 def _start_worker(parent_pid: int) -> None:
     _end_with_parent(parent_pid)
+    # Ctrl-C in a terminal signals the whole process group; the parent
+    # decides what stops, and a worker's traceback would only be noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Decode workers yield the CPU to the window and the scanners' writers:
     # ingest keeps up with a burst a little later rather than freeze the GUI.
     try:
@@ -62,3 +71,23 @@ def decode_pool(workers: int) -> ProcessPoolExecutor:
     """
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(os.getpid(),))
+
+
+_watchdog_sink = None
+
+
+def run_limited(function: Callable[..., Any], limit_s: float, *args: Any) -> Any:
+    """Run ``function(*args)`` in a worker; if it has not returned after
+    ``limit_s`` the worker process ends, as if it had crashed.
+
+    faulthandler's watchdog is a thread of C code that needs no Python lock,
+    so it also ends a worker hung inside a C decoder that never returns.
+    """
+    global _watchdog_sink
+    if _watchdog_sink is None:
+        _watchdog_sink = open(os.devnull, "w")  # noqa: SIM115 - kept for the worker's life
+    faulthandler.dump_traceback_later(limit_s, exit=True, file=_watchdog_sink)
+    try:
+        return function(*args)
+    finally:
+        faulthandler.cancel_dump_traceback_later()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,3 +145,52 @@ def test_decode_workers_end_with_their_parent(watched_lab, how):
         # Stopped cleanly, like Ctrl-C: its clean-up ran and released the scanners.
         assert proc.returncode == 0 and "stopped after" in stderr and "Traceback" not in stderr
         assert not lab_ingest_owners(lab)
+
+
+HANGING_DECODER = '''
+import os
+
+if os.environ.get("XLAB_TEST_HANG_MARKER"):
+    import ctypes
+
+    import core.ingest.decode as decode_module
+
+    _real = decode_module.decode
+
+    def decode(data):
+        if os.environ["XLAB_TEST_HANG_MARKER"].encode() in data:
+            # Hung inside C code that holds the interpreter lock: no Python
+            # signal handler or thread can run (pause() waits for ever).
+            ctypes.CDLL(None).pause()
+        return _real(data)
+
+    decode_module.decode = decode
+'''
+
+
+def test_a_file_that_hangs_its_decoder_is_quarantined_and_ingest_goes_on(tmp_path, monkeypatch):
+    from core.ingest.actions import list_quarantine
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HANGING_DECODER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(REPO)]))
+    monkeypatch.setenv("XLAB_TEST_HANG_MARKER", "HANG-MY-DECODER")
+    lab = tiny_lab(tmp_path / "lab")
+    try:
+        for i in range(4):
+            drop(lab, "T1", f"good_{i}.png", scan_png(400 + i))
+        drop(lab, "T1", "stuck.png", scan_png(410) + b"HANG-MY-DECODER")
+        steps: list = []
+        # A hang must fail this test, not block the suite.
+        runner = threading.Thread(target=lambda: steps.extend(
+            watch(lab, once=True, workers=2, settle_s=0.05, poll_s=0.05, file_time_limit_s=3)), daemon=True)
+        runner.start()
+        runner.join(120)
+        assert not runner.is_alive(), "ingest hung on a file whose decoder never returns"
+        assert steps[-1].totals == {"ingested": 4, "quarantined": 1}
+        (held,) = list_quarantine(lab)
+        assert held["source_path"].endswith("stuck.png") and "hung" in held["reason"]
+        assert not list(lab.paths.drop_folder("T1").iterdir())
+    finally:
+        lab.close()
