@@ -24,6 +24,11 @@ def catalog_text(value: str | None) -> str | None:
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def report_exists(catalog: Catalog, sha256: str) -> bool:
+    """Whether a DICOS threat report with this content hash is catalogued."""
+    return catalog.reader().execute("SELECT 1 FROM dicos_reports WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+
 def image_id_for_sha(txn_or_catalog: WriteTransaction | Catalog, sha256: str) -> int | None:
     sql = "SELECT id FROM images WHERE sha256 = ?"
     if isinstance(txn_or_catalog, WriteTransaction):
@@ -71,7 +76,6 @@ def activate_next_step(txn: WriteTransaction, session_id: int, previous_step_id:
         "SELECT id, bag_id, item_id FROM capture_steps WHERE session_id = ? AND status = 'pending' ORDER BY position LIMIT 1",
         (session_id,),
     ).fetchone()
-    txn.touched("capture_steps")
     if nxt is None:
         return None
     txn.execute("UPDATE capture_steps SET status = 'active' WHERE id = ?", (nxt[0],))
@@ -93,7 +97,6 @@ def insert_image(txn: WriteTransaction, row: dict[str, Any]) -> int:
     row = {**row, **{k: catalog_text(row[k]) for k in ("original_name", "source_path") if k in row}}
     columns = ", ".join(row)
     cursor = txn.execute(f"INSERT INTO images ({columns}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
-    txn.touched("images", "cell_tally", "production_counts")
     return int(cursor.lastrowid)
 
 
@@ -103,7 +106,6 @@ def insert_event(txn: WriteTransaction, scanner_id: int | None, source: str, sha
         "INSERT INTO ingest_events (at, scanner_id, source_path, sha256, outcome, image_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (utc_now(), scanner_id, catalog_text(source), sha, outcome, image_id, catalog_text(detail)),
     )
-    txn.touched("ingest_events")
 
 
 def insert_quarantine(txn: WriteTransaction, scanner_id: int | None, source: str, stored: str, sha: str | None,
@@ -113,7 +115,6 @@ def insert_quarantine(txn: WriteTransaction, scanner_id: int | None, source: str
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (utc_now(), scanner_id, catalog_text(source), catalog_text(stored), sha, size, code, catalog_text(reason)),
     )
-    txn.touched("quarantine")
     return int(cursor.lastrowid)
 
 
@@ -121,7 +122,6 @@ def insert_near_duplicates(txn: WriteTransaction, rows: list[tuple[int, int, int
     txn.executemany(
         "INSERT OR IGNORE INTO near_duplicates (image_id, other_id, distance, cross_split) VALUES (?, ?, ?, ?)", rows
     )
-    txn.touched("near_duplicates")
 
 
 def insert_report(txn: WriteTransaction, sha: str, store_path: str, uid: str, ground_truth: bool, boxes: list) -> int | None:
@@ -130,7 +130,6 @@ def insert_report(txn: WriteTransaction, sha: str, store_path: str, uid: str, gr
         " VALUES (?, ?, ?, ?, ?, ?)",
         (sha, store_path, uid, int(ground_truth), json.dumps(boxes), utc_now()),
     )
-    txn.touched("dicos_reports")
     return cursor.lastrowid if cursor.rowcount else None
 
 
@@ -151,8 +150,6 @@ def link_reports(txn: WriteTransaction, class_ids: dict[str, int]) -> int:
             )
             made += 1
         txn.execute("UPDATE dicos_reports SET image_id = ? WHERE id = ?", (image_id, report_id))
-    if pending:
-        txn.touched("annotations", "dicos_reports")
     return made
 
 
@@ -188,7 +185,6 @@ def resolve_quarantine(txn: WriteTransaction, quarantine_id: int, status: str) -
     cursor = txn.execute(
         "UPDATE quarantine SET status = ?, resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'held'",
         (status, utc_now(), txn.actor, quarantine_id))
-    txn.touched("quarantine")
     return cursor.rowcount == 1
 
 

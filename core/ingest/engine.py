@@ -35,7 +35,7 @@ from core.catalog.db import utc_now
 from core.errors import StoreFullError, UnknownNameError
 from core.ingest import log as ingest_log
 from core.ingest.analysis import ScannerExpectation
-from core.ingest.lock import IngestLock
+from core.ingest.lock import IngestLock, StoreUse
 from core.ingest.neardup import DEFAULT_MAX_DISTANCE, NearDuplicateIndex
 from core.ingest.pool import FILE_TIME_LIMIT_S, decode_pool, run_limited
 from core.ingest.worker import (
@@ -121,6 +121,7 @@ class Ingestor:
         self._pool_generation = 0  # which pool a future came from (see pool_broke)
         self._index: NearDuplicateIndex | None = None
         self._class_ids = sql.class_ids(lab.catalog)
+        self._store_use = StoreUse(lab.paths.root)
         self.log = ingest_log.for_lab(lab.paths.root)
         self.kept_in_place: set[str] = set()  # taken, but could not be removed from the drop folder
         self._link_targets: dict[str, str] = {}  # where a quarantined link goes once its commit holds
@@ -130,10 +131,17 @@ class Ingestor:
     def reconcile(self) -> list[str]:
         """Undo the store writes of an ingest that was killed before its commit,
         and remove the temporary files such an ingest (or a full disk) left."""
-        for folder in (self.quarantine_root, *(self.quarantine_root.glob("*"))):
-            remove_temporaries(folder)
-        return self.store.reconcile(lambda sha: sql.image_id_for_sha(self.lab.catalog, sha) is not None
-                                    or self.lab.catalog.query_one("SELECT 1 FROM dicos_reports WHERE sha256 = ?", (sha,)) is not None)
+        if not self._store_use.alone():
+            self.log.info("another XLab process is ingesting into this store: leftovers of killed ingests "
+                          "are removed at a start with no other ingest running")
+            return []
+        try:
+            for folder in (self.quarantine_root, *(self.quarantine_root.glob("*"))):
+                remove_temporaries(folder)
+            return self.store.reconcile(lambda sha: sql.image_id_for_sha(self.lab.catalog, sha) is not None
+                                        or sql.report_exists(self.lab.catalog, sha))
+        finally:
+            self._store_use.shared()
 
     @property
     def index(self) -> NearDuplicateIndex:
@@ -171,6 +179,7 @@ class Ingestor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._store_use.release()
 
     # -- commit ---------------------------------------------------------------
 

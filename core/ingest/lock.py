@@ -163,3 +163,49 @@ def describe_owners(owners: dict[str, LockOwner]) -> str:
     for scanner, owner in owners.items():
         by_owner.setdefault(owner.describe(), []).append(scanner)
     return "; ".join(f"{', '.join(names)} by {who}" for who, names in by_owner.items())
+
+
+class StoreUse:
+    """This process writes into the lab's content store (a shared lock, held
+    for as long as it ingests).
+
+    At start ingest removes the store files and temporary files that a
+    killed ingest left behind. Done while another process ingests, that
+    clean-up would take the other's files in flight (written, not yet
+    committed) for leftovers. So it runs only when this process can hold the
+    lock alone; otherwise the leftovers wait for a start with nobody else.
+    """
+
+    def __init__(self, lab_root: Path):
+        folder = _lock_dir(lab_root)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(folder / "store.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if os.name != "nt":
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+    def alone(self) -> bool:
+        """Whether no other process writes into the store now (and none can start until :meth:`shared`)."""
+        if os.name == "nt" or self._fd is None:
+            return True
+        import fcntl
+
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)  # a failed conversion may have dropped it
+            return False
+
+    def shared(self) -> None:
+        """Let other processes write into the store again (after :meth:`alone` said True)."""
+        if os.name != "nt" and self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -194,3 +194,31 @@ def test_a_file_that_hangs_its_decoder_is_quarantined_and_ingest_goes_on(tmp_pat
         assert not list(lab.paths.drop_folder("T1").iterdir())
     finally:
         lab.close()
+
+
+def test_a_start_never_takes_another_ingests_files_in_flight_for_leftovers(tmp_path):
+    """Two processes ingest one store (different scanners, or an archive import
+    beside a watch): the second's start-up clean-up must not remove what the
+    first has written and not yet committed."""
+    from core.ingest.engine import Ingestor
+    from core.store import ContentStore
+
+    lab = tiny_lab(tmp_path / "lab")
+    try:
+        first = Ingestor(lab, workers=0)
+        store = ContentStore(lab.paths.store)
+        sha = "ab" * 32
+        store.begin(sha, ".png")  # the first process is between its store write and its commit
+        in_flight = store.put(sha, ".png", b"not yet committed")
+        second = Ingestor(lab, workers=0)
+        assert second.reconcile() == []
+        assert in_flight.exists() and (store.journal / sha).exists()
+        second.close()
+        first.close()
+        # The first process was killed before its commit: the next start, alone, cleans up.
+        third = Ingestor(lab, workers=0)
+        assert third.reconcile() == [sha]
+        assert not in_flight.exists()
+        third.close()
+    finally:
+        lab.close()
