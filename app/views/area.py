@@ -10,7 +10,7 @@ from core.catalog import Change
 
 
 class AreaView(QWidget):
-    relevant_tables: tuple[str, ...] = ("*",)  # "*": a write by another program
+    relevant_tables: tuple[str, ...] = ()  # catalog tables whose changes this area shows
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)

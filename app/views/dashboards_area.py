@@ -31,7 +31,8 @@ from app.views.area import AreaView
 from core.lab import Lab
 
 RELEVANT = ("images", "cell_tally", "production_counts", "ingest_events", "kpi_results", "lab_settings",
-            "quota_plans", "quota_cells", "quota_plan_classes", "threat_classes", "*")
+            "quota_plans", "quota_cells", "quota_plan_classes", "threat_classes", "quarantine", "scanners",
+            "threat_families", "threat_items", "bags", "luggage_types", "scanner_models", "poses")
 MIN_REFRESH_MS = 2000
 
 

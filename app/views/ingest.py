@@ -33,7 +33,7 @@ from core.ingest.actions import discard, list_quarantine, retry
 from core.ingest.engine import IngestProgress, is_temporary, lab_scanners
 from core.lab import Lab
 
-RELEVANT = ("images", "quarantine", "ingest_events", "scanners", "*")
+RELEVANT = ("images", "quarantine", "ingest_events", "scanners", "scanner_models")
 THUMBS_SHOWN = 48
 
 SCANNER_COLUMNS = [

@@ -34,7 +34,7 @@ from core.inventory.sections import Field, Section
 from core.lab import Lab
 from core.progress import Progress
 
-RELEVANT = tuple(s.name for s in SECTIONS) + ("*",)
+RELEVANT = tuple(s.name for s in SECTIONS)
 
 EMPTY_MESSAGE = ("<b>No inventory yet</b> — import your inventory file (YAML), or add entries one by one, "
                  "starting with a threat family.")

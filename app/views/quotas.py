@@ -28,7 +28,8 @@ from core.quota.plans import list_plans, plan_classes
 from core.quota.status import quota_status
 
 # Tables whose change can alter what this view shows.
-RELEVANT = ("quota_plans", "quota_cells", "quota_plan_classes", "images", "cell_tally", "threat_classes", "*")
+RELEVANT = ("quota_plans", "quota_cells", "quota_plan_classes", "images", "cell_tally", "threat_classes",
+            "threat_families", "luggage_types", "scanner_models", "poses")
 
 def count(value: Any) -> str:
     return "" if value is None else f"{value:,}"

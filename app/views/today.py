@@ -56,7 +56,9 @@ from core.capture.checklist_state import Checklist, ChecklistState, Outcome, nex
 from core.catalog import ingest_store
 from core.lab import Lab
 
-RELEVANT = ("capture_sessions", "capture_steps", "images", "split_pools", "*")
+# Names shown on the checklist (bags, items, classes, poses, scanners) count too.
+RELEVANT = ("capture_sessions", "capture_steps", "images", "split_pools", "scanners", "bags", "luggage_types",
+            "threat_items", "threat_classes", "poses")
 THUMBS = 12
 OK_STYLE = "color: #1b5e20; background: #e8f5e9; border-radius: 6px; padding: 6px;"
 BAD_STYLE = "color: #b71c1c; background: #ffebee; border-radius: 6px; padding: 6px; font-weight: bold;"

@@ -29,7 +29,6 @@ def insert_session(txn: WriteTransaction, scanner_id: int, technician: str, sess
     txn.executemany(
         "INSERT INTO capture_steps (session_id, position, bag_id, item_id, pose_id, split, images_wanted, status)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(session_id, *row) for row in steps])
-    txn.touched("capture_sessions", "capture_steps")
     return session_id
 
 
@@ -94,14 +93,12 @@ def assign_pools(txn: WriteTransaction, rows: list[tuple[str, int, str]]) -> Non
     txn.executemany(
         "INSERT OR IGNORE INTO split_pools (kind, object_id, split, assigned_at, assigned_by) VALUES (?, ?, ?, ?, ?)",
         [(kind, oid, split, now, txn.actor) for kind, oid, split in rows])
-    txn.touched("split_pools")
 
 
 def replace_planned_sessions(txn: WriteTransaction) -> int:
     """Retire planned sessions nobody started (kept, marked replaced); returns how many."""
     cursor = txn.execute(
         "UPDATE capture_sessions SET replaced_at = ? WHERE status = 'planned' AND replaced_at IS NULL", (utc_now(),))
-    txn.touched("capture_sessions")
     return cursor.rowcount
 
 
@@ -124,7 +121,6 @@ def insert_planned_sessions(txn: WriteTransaction, capture_plan_id: int, session
     txn.executemany(
         "INSERT INTO capture_steps (session_id, position, bag_id, item_id, pose_id, split, images_wanted, status)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')", step_rows)
-    txn.touched("capture_sessions", "capture_steps")
 
 
 
@@ -215,18 +211,15 @@ def object_by_barcode(txn: WriteTransaction, code: str) -> tuple[str, int] | Non
 def update_session(txn: WriteTransaction, session_id: int, **changes: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in changes)
     txn.execute(f"UPDATE capture_sessions SET {sets} WHERE id = ?", (*changes.values(), session_id))
-    txn.touched("capture_sessions")
 
 
 def update_step(txn: WriteTransaction, step_id: int, **changes: Any) -> None:
     sets = ", ".join(f"{k} = ?" for k in changes)
     txn.execute(f"UPDATE capture_steps SET {sets} WHERE id = ?", (*changes.values(), step_id))
-    txn.touched("capture_steps")
 
 
 def set_image_usable(txn: WriteTransaction, image_id: int, usable: bool, quality_flags: str) -> None:
     txn.execute("UPDATE images SET usable = ?, quality_flags = ? WHERE id = ?", (int(usable), quality_flags, image_id))
-    txn.touched("images", "cell_tally")
 
 
 def image_row(txn: WriteTransaction, image_id: int) -> dict[str, Any] | None:
@@ -243,7 +236,6 @@ def move_image(txn: WriteTransaction, image_id: int, step: dict[str, Any] | None
         txn.execute("UPDATE images SET step_id = ?, split = ?, item_id = ?, bag_id = ?, pose_id = ?, technician = ?"
                     " WHERE id = ?", (step["id"], step["split"], step["item_id"], step["bag_id"], step["pose_id"],
                                       technician, image_id))
-    txn.touched("images", "cell_tally")
 
 
 def session_actions(txn: WriteTransaction, session_id: int, actions: tuple[str, ...]) -> list[tuple[int, str, str]]:
@@ -299,7 +291,6 @@ def take_hold(txn: WriteTransaction, session_id: int, seen: tuple[str | None, st
         "UPDATE capture_sessions SET held_by = ?, held_host = ?, held_seen_at = ?"
         " WHERE id = ? AND held_by IS ? AND held_host IS ? AND held_seen_at IS ?",
         (technician, host, now, session_id, *seen)).rowcount == 1
-    txn.touched("capture_sessions")
     return taken
 
 
@@ -317,7 +308,6 @@ def carry_tags(txn: WriteTransaction, from_step_id: int, to_step_id: int) -> Non
            WHERE id = ? AND EXISTS (SELECT 1 FROM capture_steps p WHERE p.id = ? AND p.confirmed_at IS NOT NULL
                                     AND p.bag_id = capture_steps.bag_id AND p.item_id IS capture_steps.item_id)""",
         (from_step_id, to_step_id, from_step_id))
-    txn.touched("capture_steps")
 
 
 def usable_step_images(txn: WriteTransaction, step_id: int) -> list[int]:
@@ -330,8 +320,6 @@ def drop_hold(txn: WriteTransaction, session_id: int, technician: str, host: str
     """Let go of the session if ``technician`` at ``host`` holds it; True if they did."""
     released = txn.execute("UPDATE capture_sessions SET held_by = NULL, held_host = NULL, held_seen_at = NULL"
                            " WHERE id = ? AND held_by = ? AND held_host = ?", (session_id, technician, host)).rowcount > 0
-    if released:
-        txn.touched("capture_sessions")
     return released
 
 

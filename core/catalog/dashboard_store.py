@@ -20,7 +20,6 @@ def set_setting(txn: WriteTransaction, key: str, value: Any) -> Any:
         "INSERT INTO lab_settings (key, value_json, changed_at, changed_by) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, changed_at = excluded.changed_at,"
         " changed_by = excluded.changed_by", (key, json.dumps(value), utc_now(), txn.actor))
-    txn.touched("lab_settings")
     return json.loads(row[0]) if row else None
 
 
@@ -77,7 +76,6 @@ def insert_kpi_results(txn: WriteTransaction, rows: list[tuple]) -> None:
         """INSERT INTO kpi_results (class_id, run_label, evaluated_at, positives, detected, negatives, false_alarms,
                                     ratio_step, source, recorded_at, recorded_by)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", [(*r, now, txn.actor) for r in rows])
-    txn.touched("kpi_results")
 
 
 def cell_images(catalog: Catalog, split: str, where: dict[str, list[str]], limit: int) -> list[dict[str, Any]]:

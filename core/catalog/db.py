@@ -10,6 +10,17 @@ Threading contract
 * Reads use :meth:`Catalog.reader`: a read-only connection per thread. The
   catalog runs in WAL mode, so readers see the last committed state and never
   wait for the writer.
+
+Change records
+--------------
+Nobody lists what a write changed: triggers bump one counter per table for
+every row written (``change_counters``, migration 0006), including rows that
+other triggers write (an image insert also changes ``cell_tally`` and
+``production_counts``). A write compares the counters at its start and end;
+:meth:`Catalog.outside_change` compares them with what this Catalog saw last
+to name the tables other processes changed. Callers see only table names in
+a :class:`Change`, so a server backend can fill the same record from its own
+notifications (e.g. PostgreSQL LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
@@ -45,11 +56,18 @@ def current_actor() -> str:
 
 @dataclass(frozen=True)
 class Change:
-    """What one committed write changed, so that views refresh only what concerns them."""
+    """What committed writes changed, so that views refresh only what concerns them.
+
+    ``tables``: every catalog table with a row inserted, updated or deleted,
+    whether by the statements themselves or by the triggers they fired.
+    ``outside``: written by another process (``summary`` and
+    ``audit_entries`` are then unknown).
+    """
 
     tables: frozenset[str]
     summary: str = ""
     audit_entries: int = 0
+    outside: bool = False
 
     def touches(self, *tables: str) -> bool:
         return bool(self.tables.intersection(tables))
@@ -65,7 +83,6 @@ class WriteTransaction:
 
     conn: sqlite3.Connection
     actor: str
-    tables: set[str] = field(default_factory=set)
     summary: list[str] = field(default_factory=list)
     audit_entries: int = 0
 
@@ -74,9 +91,6 @@ class WriteTransaction:
 
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         return self.conn.executemany(sql, rows)
-
-    def touched(self, *tables: str) -> None:
-        self.tables.update(tables)
 
     def audit(
         self,
@@ -101,7 +115,15 @@ class WriteTransaction:
             ),
         )
         self.audit_entries += 1
-        self.tables.add("audit_log")
+
+
+def _counters(conn: sqlite3.Connection) -> dict[str, int]:
+    """Each counted table's change counter, as ``conn`` sees them now."""
+    return dict(conn.execute("SELECT tbl, seq FROM change_counters").fetchall())
+
+
+def _changed(before: dict[str, int], after: dict[str, int]) -> frozenset[str]:
+    return frozenset(t for t, seq in after.items() if before.get(t) != seq)
 
 
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
@@ -131,6 +153,12 @@ class Catalog:
         self._readers: dict[int, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
         self._subscribers: list[Callable[[Change], None]] = []
+        # Change counters as this Catalog last saw them, and the tables other
+        # processes changed that a write of ours noticed before
+        # outside_change() did; both guarded by the write lock.
+        self._seen: dict[str, int] = {}
+        self._outside_pending: set[str] = set()
+        self._outside_version: int | None = None
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True) -> "Catalog":
@@ -148,6 +176,9 @@ class Catalog:
             raise CatalogError(f"could not put {path} in WAL mode (got {mode})")
         catalog = cls(path, writer)
         catalog.migrate()
+        with catalog._write_lock:
+            catalog._seen = _counters(writer)
+            catalog._outside_version = writer.execute("PRAGMA data_version").fetchone()[0]
         return catalog
 
     # -- schema -------------------------------------------------------------
@@ -213,16 +244,29 @@ class Catalog:
         """Changes when any connection, in any process, commits a write."""
         return self.reader().execute("PRAGMA data_version").fetchone()[0]
 
-    def outside_version(self) -> int | None:
-        """Changes only when another process commits (this process's writes all go
-        through the one writer connection, whose data_version ignores its own
-        commits); None when the writer is busy right now (ask again later)."""
+    def outside_change(self) -> Change | None:
+        """The tables other processes (or another Catalog on the same file)
+        changed since this Catalog last looked; None when nothing changed, or
+        when the writer is busy right now (ask again later).
+
+        Cheap enough to poll every second: ``PRAGMA data_version`` on the
+        writer connection moves only when another connection commits (our
+        own commits leave it alone), and only then is the small counter table
+        read. Any thread.
+        """
         if not self._write_lock.acquire(blocking=False):
             return None
         try:
-            return self._writer.execute("PRAGMA data_version").fetchone()[0]
+            version = self._writer.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._outside_version:
+                self._outside_version = version
+                now = _counters(self._writer)
+                self._outside_pending |= _changed(self._seen, now)
+                self._seen = now
+            tables, self._outside_pending = frozenset(self._outside_pending), set()
         finally:
             self._write_lock.release()
+        return Change(tables, "changed by another program", outside=True) if tables else None
 
     # -- writing ------------------------------------------------------------
 
@@ -238,7 +282,15 @@ class Catalog:
             txn = WriteTransaction(self._writer, actor or current_actor())
             self._writer.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the transaction: nobody else can move the counters
+                # between these two reads, so their difference is this write.
+                before = _counters(self._writer)
+                # What other processes committed since we last looked belongs
+                # to them: kept for outside_change(), not claimed as ours.
+                self._outside_pending |= _changed(self._seen, before)
+                self._seen = before
                 yield txn
+                after = _counters(self._writer)
             except sqlite3.IntegrityError as exc:
                 # A rule the schema enforces (published plans, split pools,
                 # the append-only audit log): the trigger's message is for the user.
@@ -249,7 +301,8 @@ class Catalog:
                 raise
             else:
                 self._writer.execute("COMMIT")
-        change = Change(frozenset(txn.tables), "; ".join(txn.summary), txn.audit_entries)
+                self._seen = after
+        change = Change(_changed(before, after), "; ".join(txn.summary), txn.audit_entries)
         txn.change = change  # type: ignore[attr-defined]
         if not change.empty:
             for callback in list(self._subscribers):

@@ -19,7 +19,6 @@ def insert_images(txn: WriteTransaction, rows: Iterable[tuple]) -> int:
         f"INSERT INTO images ({', '.join(IMAGE_COLUMNS)}) VALUES ({', '.join('?' for _ in IMAGE_COLUMNS)})",
         rows,
     )
-    txn.touched("images", "cell_tally")
     return cursor.rowcount
 
 
@@ -38,10 +37,8 @@ def update_image(txn: WriteTransaction, image_id: int, changes: dict[str, Any]) 
     assignments = ", ".join(f"{c} = ?" for c in changes)
     txn.execute(f"UPDATE images SET {assignments} WHERE id = ?", (*changes.values(), image_id))
     txn.audit("update", "images", image_id, dict(zip(changes, before)), changes)
-    txn.touched("images", "cell_tally")
 
 
 def delete_image_row(txn: WriteTransaction, image_id: int) -> None:
     txn.execute("DELETE FROM images WHERE id = ?", (image_id,))
     txn.audit("delete", "images", image_id)
-    txn.touched("images", "cell_tally")

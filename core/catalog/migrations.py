@@ -534,3 +534,45 @@ def m0005(db: Database) -> None:
                FROM images WHERE scanner_id IS NOT NULL GROUP BY 1, 2, 3""",
         ],
     )
+
+
+# Tables whose rows no view reads directly: the setup tally and its clock are
+# the tallies' own bookkeeping (every change to them also changes cell_tally).
+UNCOUNTED_TABLES = frozenset({"setup_tally", "tally_clock", "change_counters", "_sqlite_migrations"})
+
+
+def count_changes(*tables: str) -> list[str]:
+    """Statements that make every write to ``tables`` advance their change counter.
+
+    A migration that creates a table a view shows calls this for it, so that
+    change records (core.catalog.db) name it without anyone listing it by
+    hand. One counter row per table, bumped by a per-row trigger: the log
+    never grows, and the cost is one primary-key update per written row.
+    """
+    statements = [f"INSERT OR IGNORE INTO change_counters (tbl, seq) VALUES ('{t}', 0)" for t in tables]
+    for table in tables:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            statements.append(
+                f"CREATE TRIGGER {table}_changed_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN UPDATE change_counters SET seq = seq + 1 WHERE tbl = '{table}'; END"
+            )
+    return statements
+
+
+@migrations(name="0006_change_counters")
+def m0006(db: Database) -> None:
+    # Writes made by triggers (cell_tally, production_counts, split_pools) are
+    # counted too: SQLite fires triggers for statements run inside triggers.
+    _run(
+        db,
+        [
+            "CREATE TABLE change_counters (tbl TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
+            *count_changes(
+                "annotations", "audit_log", "bags", "capture_plans", "capture_sessions", "capture_steps",
+                "cell_tally", "dicos_reports", "images", "ingest_events", "kpi_results", "lab_settings",
+                "luggage_types", "near_duplicates", "poses", "production_counts", "quarantine", "quota_cells",
+                "quota_plan_classes", "quota_plans", "scanner_models", "scanners", "split_pools",
+                "threat_classes", "threat_families", "threat_items",
+            ),
+        ],
+    )

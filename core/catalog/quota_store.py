@@ -48,20 +48,17 @@ def insert_plan(txn: WriteTransaction, row: dict[str, Any]) -> int:
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     cursor = txn.execute(f"INSERT INTO quota_plans ({columns}) VALUES ({marks})", tuple(row.values()))
-    txn.touched("quota_plans")
     return int(cursor.lastrowid)
 
 
 def update_draft_plan(txn: WriteTransaction, plan_id: int, changes: dict[str, Any]) -> None:
     assignments = ", ".join(f"{c} = ?" for c in changes)
     txn.execute(f"UPDATE quota_plans SET {assignments} WHERE id = ?", (*changes.values(), plan_id))
-    txn.touched("quota_plans")
 
 
 def clear_draft_contents(txn: WriteTransaction, plan_id: int) -> None:
     txn.execute("DELETE FROM quota_cells WHERE plan_id = ?", (plan_id,))
     txn.execute("DELETE FROM quota_plan_classes WHERE plan_id = ?", (plan_id,))
-    txn.touched("quota_cells", "quota_plan_classes")
 
 
 def insert_plan_classes(txn: WriteTransaction, rows: list[dict[str, Any]]) -> None:
@@ -72,7 +69,6 @@ def insert_plan_classes(txn: WriteTransaction, rows: list[dict[str, Any]]) -> No
         f"INSERT INTO quota_plan_classes ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
         [tuple(r[c] for c in columns) for r in rows],
     )
-    txn.touched("quota_plan_classes")
 
 
 CELL_COLUMNS = (
@@ -86,7 +82,6 @@ def insert_cells(txn: WriteTransaction, cells: list[tuple]) -> None:
         f"INSERT INTO quota_cells ({', '.join(CELL_COLUMNS)}) VALUES ({', '.join('?' for _ in CELL_COLUMNS)})",
         cells,
     )
-    txn.touched("quota_cells")
 
 
 def plan_classes_in_txn(txn: WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
@@ -128,7 +123,6 @@ def publish(txn: WriteTransaction, plan_id: int, at: str, actor: str) -> None:
         "UPDATE quota_plans SET status = 'published', published_at = ?, published_by = ? WHERE id = ?",
         (at, actor, plan_id),
     )
-    txn.touched("quota_plans")
 
 
 STATUS_COLUMNS = (

@@ -40,7 +40,6 @@ def insert_row(txn: WriteTransaction, table: str, row: dict[str, Any]) -> int:
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     cursor = txn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
-    txn.touched(table)
     return int(cursor.lastrowid)
 
 
@@ -48,7 +47,6 @@ def update_row(txn: WriteTransaction, table: str, row_id: int, changes: dict[str
     _check_table(table)
     assignments = ", ".join(f"{column} = ?" for column in changes)
     txn.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", (*changes.values(), row_id))
-    txn.touched(table)
 
 
 def counts(catalog: Catalog) -> dict[str, int]:

@@ -36,4 +36,3 @@ def rebuild_tallies(txn: WriteTransaction) -> None:
            LEFT JOIN threat_items ti ON ti.id = st.item_key
            GROUP BY 1, 2, 3, 4, 5, 6"""
     )
-    txn.touched("cell_tally")

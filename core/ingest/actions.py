@@ -82,4 +82,3 @@ def assign(lab: Lab, image_id: int, step_id: int, *, actor: str | None = None) -
         txn.audit("assign", "images", image_id,
                   dict(zip(("step_id", "split", "item_id", "bag_id", "pose_id"), image)),
                   dict(zip(("step_id", "split", "item_id", "bag_id", "pose_id"), (step_id, *step[:4]))))
-        txn.touched("images", "cell_tally")

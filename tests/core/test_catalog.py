@@ -92,7 +92,6 @@ def test_writes_return_and_publish_what_changed(empty_lab):
     unsubscribe = empty_lab.catalog.subscribe(seen.append)
     with empty_lab.catalog.write(actor="ana") as txn:
         txn.execute("INSERT INTO luggage_types (name) VALUES ('tray')")
-        txn.touched("luggage_types")
         txn.audit("create", "luggage_types", "tray", None, {"name": "tray"})
     unsubscribe()
     assert txn.change.tables == frozenset({"luggage_types", "audit_log"})
@@ -107,7 +106,6 @@ def test_failed_writes_roll_back_and_publish_nothing(empty_lab):
     with pytest.raises(RuntimeError):
         with empty_lab.catalog.write() as txn:
             txn.execute("INSERT INTO luggage_types (name) VALUES ('tray')")
-            txn.touched("luggage_types")
             raise RuntimeError("boom")
     assert seen == []
     assert empty_lab.catalog.query("SELECT * FROM luggage_types") == []
