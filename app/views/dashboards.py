@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from app import tasks
 from app.dialogs import show_error
-from app.table_model import Column, RowsModel, make_table, percent
+from app.table_model import Column, RowsModel, make_table, percent, size_columns
 from core.dashboard import classes as class_dash
 from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_rows, quota_heatmap
 from core import colours
@@ -60,31 +60,81 @@ def _pct(v: Any) -> str:
     return "—" if v is None else f"{v:.1%}"
 
 
+def _count(v: Any) -> str:
+    return "" if v is None else f"{v:,}"
+
+
+# Two-line headers and content-sized columns keep these tables inside a
+# 1366x768 screen; the one column holding free text (a run, a pose, a basis,
+# a name) stretches and elides, its full text one hover away.
 CLASS_COLUMNS = [
-    Column("class_name", "Class"), Column("verdict", "Verdict"),
-    Column("test_fill", "Test fill", percent, fill=True),
-    Column("test_done", "Test"), Column("test_target", "Test target"),
-    Column("train_done", "Train"), Column("train_target", "Train target"),
-    Column("ratio", "Train:test", lambda v: f"{v:.2f}"),
-    Column("ratio_step", "Step", lambda v: f"{v}:1", tooltip="The ratio step the class is on"),
-    Column("detection_rate", "Detection", _pct, tooltip="Latest KPI result on the test set"),
-    Column("dr_low", "95% CI low", _pct), Column("dr_high", "95% CI high", _pct),
-    Column("dr_target", "Target", _pct),
-    Column("false_alarm_rate", "False alarms", _pct), Column("far_max", "Max FA", _pct),
-    Column("run", "Run"), Column("family", "Family"),
+    Column("class_name", "Class"), Column("family", "Family"), Column("verdict", "Verdict"),
+    Column("test_fill", "Test\nfill", percent, fill=True),
+    Column("test_done", "Test\nsetups", tooltip="Distinct setups (item × bag × pose) of the test split: done / target"),
+    Column("train_done", "Train\nsetups", tooltip="Distinct setups of the train split: done / target"),
+    Column("ratio", "Train:test\n(step)", tooltip="Train setups per test setup (the ratio step the class is on)"),
+    Column("detection_rate", "Detection rate\n(95% CI)", tooltip="Latest KPI result on the test set"),
+    Column("dr_target", "Detection\ntarget", _pct),
+    Column("false_alarm_rate", "False\nalarms", tooltip="Latest false-alarm rate on clean bags (the KPI's maximum)"),
+    Column("run", "Latest evaluation", lambda v: v or "not evaluated yet", stretch=True),
 ]
+
+
+def _interval(row: dict) -> str:
+    if row["detection_rate"] is None:
+        return "—"
+    return f"{row['detection_rate']:.1%} ({row['dr_low']:.1%}–{row['dr_high']:.1%})"
+
+
+# Columns showing two numbers of a class (they sort by the first).
+CLASS_TEXT = {
+    "test_done": lambda r: f"{r['test_done']:,} / {r['test_target']:,}",
+    "train_done": lambda r: f"{r['train_done']:,} / {r['train_target']:,}",
+    "ratio": lambda r: f"{r['ratio']:.2f} ({r['ratio_step']}:1)",
+    "detection_rate": _interval,
+    "false_alarm_rate": lambda r: f"{_pct(r['false_alarm_rate'])} (max {_pct(r['far_max'])})",
+}
+
+
+class PairedRowsModel(RowsModel):
+    """Rows where some columns show two numbers of the row (done / target, a rate
+    and its interval): fewer, readable columns that still sort by their key."""
+
+    def __init__(self, columns, texts: dict[str, Any], parent=None, **kw):
+        super().__init__(columns, parent, **kw)
+        self.texts = texts
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and index.isValid():
+            text = self.texts.get(self.columns[index.column()].key)
+            if text is not None:
+                return text(self.rows[index.row()])
+        return super().data(index, role)
+
+
 CELL_COLUMNS = [
     Column("class_name", "Class"), Column("luggage_type", "Luggage"), Column("clutter_level", "Clutter"),
-    Column("scanner_model", "Model"), Column("pose", "Pose"),
-    Column("test_target", "Test target"), Column("test_setups", "Test"), Column("test_deficit", "Test deficit"),
-    Column("train_target", "Train target"), Column("train_setups", "Train"), Column("train_deficit", "Train deficit"),
+    Column("scanner_model", "Scanner\nmodel"), Column("pose", "Pose", stretch=True),
+    Column("test_setups", "Test\nsetups", tooltip="Distinct setups of the test split: done / target"),
+    Column("test_deficit", "Test\nshort", _count, tooltip="Setups the test split still lacks"),
+    Column("train_setups", "Train\nsetups", tooltip="Distinct setups of the train split: done / target"),
+    Column("train_deficit", "Train\nshort", _count, tooltip="Setups the train split still lacks"),
 ]
-FORECAST_COLUMNS = [Column("what", "Complete when"), Column("remaining_images", "Images left", lambda v: f"{v:,}"),
-                    Column("rate", "Rate / working day", lambda v: "—" if not v else f"{v:,.0f}" if v >= 100 else f"{v:.1f}",
-                           tooltip="The recent rate the forecast extrapolates (see Basis)"),
-                    Column("working_days", "Working days", lambda v: "—" if v is None else f"{v:.1f}"),
-                    Column("eta", "Expected", lambda v: "no recent production" if v is None else str(v)),
-                    Column("basis", "Basis", tooltip="Which days and images the rate rests on")]
+CELL_TEXT = {
+    "test_setups": lambda r: f"{r['test_setups']:,} / {r['test_target']:,}",
+    "train_setups": lambda r: f"{r['train_setups']:,} / {r['train_target']:,}",
+}
+FORECAST_COLUMNS = [Column("what", "Complete when"), Column("remaining_images", "Images\nleft", _count),
+                    Column("rate", "Images\n/ day",
+                           lambda v: "—" if not v else f"{v:,.0f}" if v >= 100 else f"{v:.1f}",
+                           tooltip="Images per working day: the recent rate the forecast extrapolates (see Basis)"),
+                    Column("working_days", "Days\nleft", lambda v: "—" if v is None else f"{v:.1f}",
+                           tooltip="Working days left at the recent rate"),
+                    Column("eta", "Expected", lambda v: "—" if v is None else str(v),
+                           tooltip="When the rest is done at the recent rate; —: no recent production (see Basis)"),
+                    Column("basis", "Basis", stretch=True)]  # which days and images the rate rests on
+BREAKDOWN_COLUMNS = [Column("name", "Name", stretch=True), Column("images", "Images", _count),
+                     Column("share", "Share", percent)]
 
 
 @dataclass(frozen=True)
@@ -241,7 +291,7 @@ class QuotaHeatmapView(QWidget):
 
         self.detail_title = QLabel(DETAIL_PROMPT)
         self.detail_title.setWordWrap(True)
-        self.cell_model = RowsModel(CELL_COLUMNS, self)
+        self.cell_model = PairedRowsModel(CELL_COLUMNS, CELL_TEXT, self)
         self.cell_table, _ = make_table(self.cell_model)
         self.thumbs = QListWidget()
         self.thumbs.setViewMode(QListView.ViewMode.IconMode)
@@ -267,11 +317,12 @@ class QuotaHeatmapView(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(detail)
-        splitter.setSizes([620, 480])
+        splitter.setSizes([600, 590])
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.summary)
         layout.addWidget(splitter, 1)
+        self._show_cell_columns()
 
     # -- parameters for the loader --
     @property
@@ -295,6 +346,7 @@ class QuotaHeatmapView(QWidget):
             other = next(k for k in DIM_TITLES if k != self.rows_dim)
             self.cols_box.setCurrentIndex(self.cols_box.findData(other))
             return
+        self._show_cell_columns()
         if self._detail_key is not None and self._detail_key != self._key():
             self.clear_detail()  # the cell shown belongs to other axes, split or filters
         self.changed.emit()
@@ -303,6 +355,18 @@ class QuotaHeatmapView(QWidget):
         if heat is not None:
             return heat.rows_dim, heat.cols_dim, heat.split, tuple(sorted((k, tuple(v)) for k, v in heat.filters.items()))
         return self.rows_dim, self.cols_dim, self.split, tuple(sorted((k, tuple(v)) for k, v in self.filters().items()))
+
+    def _show_cell_columns(self) -> None:
+        """The cell table leaves out the dimensions every one of its rows shares
+        (the heatmap's row and column, the filters: the detail title names them),
+        so the rest fit beside the heatmap; the last dimension shown stretches."""
+        fixed = {DIMENSIONS[d] for d in (self.rows_dim, self.cols_dim, *self.filters())}
+        shown = [key for key in DIMENSIONS.values() if key not in fixed]
+        model = self.cell_model
+        model.columns = [replace(c, stretch=bool(shown) and c.key == shown[-1]) for c in model.columns]
+        size_columns(self.cell_table, model.columns)
+        for index, column in enumerate(model.columns):
+            self.cell_table.setColumnHidden(index, column.key in fixed)
 
     def clear_detail(self) -> None:
         """Forget the selected cell (and any of its details still loading)."""
@@ -415,7 +479,6 @@ class QuotaHeatmapView(QWidget):
                 return  # another cell was chosen, or the controls changed, meanwhile
             cells, images = result
             self.cell_model.set_rows(cells)
-            self.cell_table.resizeColumnsToContents()
             self.thumbs.clear()
             for image in images:
                 pixmap = QPixmap(str(self._lab.paths.store / image["thumb_path"])) if image["thumb_path"] else QPixmap()
@@ -516,8 +579,7 @@ class ProductionView(QWidget):
                            ("Per technician", "by_technician")):
             self.breakdown_box.addItem(title, key)
         self.breakdown_box.currentIndexChanged.connect(lambda _i: self._show_breakdown())
-        self.breakdown_model = RowsModel([Column("name", "Name"), Column("images", "Images"),
-                                          Column("share", "Share", percent)], self)
+        self.breakdown_model = RowsModel(BREAKDOWN_COLUMNS, self)
         self.breakdown_table, _ = make_table(self.breakdown_model)
         side = QWidget()
         s_layout = QVBoxLayout(side)
@@ -531,7 +593,7 @@ class ProductionView(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(charts)
         splitter.addWidget(side)
-        splitter.setSizes([700, 420])
+        splitter.setSizes([500, 690])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
@@ -594,13 +656,16 @@ class ProductionView(QWidget):
         self.forecast_model.set_rows([{"what": f.what, "remaining_images": f.remaining_images, "rate": f.rate,
                                        "working_days": f.working_days, "eta": f.eta, "basis": f.basis}
                                       for f in prod.forecasts])
-        self.forecast_table.resizeColumnsToContents()
         self._show_breakdown()
 
     def _show_breakdown(self) -> None:
         if self.data is None:
             return
         key = self.breakdown_box.currentData()
+        # Names stretch once there are some; an empty table keeps its columns at their headers.
+        model = self.breakdown_model
+        model.columns = [replace(c, stretch=c.key == "name" and bool(rows)) for c in model.columns]
+        size_columns(self.breakdown_table, model.columns)
         rows = getattr(self.data, key)
         total = sum(r["images"] for r in rows) or 1
         name = {"by_scanner": "scanner", "by_station": "station", "by_technician": "technician"}[key]
@@ -618,7 +683,7 @@ class ClassProgressView(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.model = RowsModel(CLASS_COLUMNS, self, row_colour=lambda r: VERDICT_COLOURS.get(r["verdict"]))
+        self.model = PairedRowsModel(CLASS_COLUMNS, CLASS_TEXT, self, row_colour=lambda r: VERDICT_COLOURS.get(r["verdict"]))
         self.table, self.proxy = make_table(self.model)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter classes (name, family, verdict)…")
@@ -641,7 +706,6 @@ class ClassProgressView(QWidget):
             legend.addWidget(label)
         legend.addStretch(1)
         self._rows: list[dict] = []
-        self._sized = False
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.blocking)
@@ -659,9 +723,6 @@ class ClassProgressView(QWidget):
     def _show(self) -> None:
         rows = [r for r in self._rows if r["blocks"]] if self.blocking.isChecked() else self._rows
         self.model.set_rows(rows)
-        if rows and not self._sized:
-            self._sized = True
-            self.table.resizeColumnsToContents()
         counts = {v: sum(1 for r in self._rows if r["verdict"] == v) for v in class_dash.VERDICTS}
         blocking = sum(1 for r in self._rows if r["blocks"])
         for verdict, label in self.legend.items():

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -36,22 +37,36 @@ from core.lab import Lab
 RELEVANT = ("images", "quarantine", "ingest_events", "scanners", "scanner_models")
 THUMBS_SHOWN = 48
 
+def _count(v: Any) -> str:
+    return f"{v:,}"
+
+
+# Columns sized to their content; the name (scanners) or the free text (the
+# reason, the file's path) takes the rest of the width and elides, whole in its tooltip.
 SCANNER_COLUMNS = [
-    Column("scanner", "Scanner"),
+    Column("scanner", "Scanner", stretch=True),
     Column("station", "Station"),
     Column("model", "Model"),
-    Column("per_minute", "Images/min", tooltip="Images ingested in the last minute"),
-    Column("last_hour", "Last hour"),
-    Column("queue", "Waiting", tooltip="Files in the drop folder not yet taken"),
+    Column("per_minute", "Images\nlast minute", _count, tooltip="Images ingested in the last minute"),
+    Column("last_hour", "Images\nlast hour", _count),
+    Column("queue", "Waiting", _count, tooltip="Files in the drop folder not yet taken"),
 ]
 QUARANTINE_COLUMNS = [
     Column("id", "#"),
     Column("at", "When", lambda v: (v or "")[:19].replace("T", " ")),
     Column("scanner", "Scanner"),
     Column("reason_code", "Check"),
-    Column("reason", "Reason"),
-    Column("file", "File"),
+    Column("reason", "Reason", stretch=True),
+    Column("source_path", "File", stretch=True),
 ]
+
+
+class ElideMiddleDelegate(QStyledItemDelegate):
+    """A path keeps its folder's start and its file name; the middle gives way."""
+
+    def initStyleOption(self, option, index) -> None:  # noqa: N802 - Qt API
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,8 @@ class IngestMonitorPanel(AreaView):
 
         self.quarantine_model = RowsModel(QUARANTINE_COLUMNS, self)
         self.quarantine_table, self.quarantine_proxy = make_table(self.quarantine_model)
+        self.quarantine_table.setItemDelegateForColumn(len(QUARANTINE_COLUMNS) - 1,
+                                                       ElideMiddleDelegate(self.quarantine_table))
         self.retry_button = QPushButton("Retry checks")
         self.accept_button = QPushButton("Accept anyway…")
         self.accept_button.setToolTip("Take the file although its size or bit depth does not match its scanner model")
@@ -170,13 +187,11 @@ class IngestMonitorPanel(AreaView):
     def _show(self, snapshot: IngestSnapshot) -> None:
         self._loading = False
         self.scanner_model.set_rows(snapshot.scanners)
-        self.scanner_table.resizeColumnsToContents()
         for image in reversed(snapshot.recent):
             self._add_thumbnail(image)
         while self.thumbs.count() > THUMBS_SHOWN:
             self.thumbs.takeItem(self.thumbs.count() - 1)
         self.quarantine_model.set_rows(snapshot.quarantine)
-        self.quarantine_table.resizeColumnToContents(0)
         self.quarantine_title.setText(f"Quarantine: {len(snapshot.quarantine)} file(s) held")
         self.status.setText(today_text(snapshot.totals_today))
         if self._stale:

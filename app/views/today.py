@@ -175,13 +175,16 @@ class TodayChecklistView(AreaView):
         self.scan_field.setMinimumHeight(44)
         self.feedback = QLabel("")
         self.feedback.setWordWrap(True)
-        self.feedback.setMinimumHeight(40)
+        self.feedback.setMinimumHeight(34)  # one line of 13 pt and its padding
         font = self.feedback.font()
         font.setPointSize(13)
         self.feedback.setFont(font)
 
         card = QFrame()
         card.setFrameShape(QFrame.Shape.StyledPanel)
+        # Tight rows: the whole checklist fits a 1366x768 screen under the menu bar.
+        grid.setContentsMargins(10, 6, 10, 6)
+        grid.setVerticalSpacing(3)
         grid = QGridLayout(card)
         grid.addWidget(self.step_title, 0, 0, 1, 2)
         grid.addWidget(self.split_badge, 0, 2, alignment=Qt.AlignmentFlag.AlignRight)
@@ -255,6 +258,7 @@ class TodayChecklistView(AreaView):
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addWidget(right_box)
+        layout.setContentsMargins(9, 6, 9, 6)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(body, 1)

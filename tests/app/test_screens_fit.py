@@ -75,19 +75,7 @@ def open_area(qtbot, window, name: str):
     return area
 
 
-def _others(where: str, owner: str, why: str):
-    return pytest.param(where, marks=pytest.mark.xfail(strict=True, reason=f"owned by {owner}, being fixed: {why}"))
-
-
-AREAS = [
-    _others("Today", "app/views/today.py", "its minimum height (730 px here) is over what is left under the menu bar"),
-    _others("Dashboards:0", "app/views/dashboards.py", "the cell table scrolls sideways"),
-    _others("Dashboards:1", "app/views/dashboards.py", "the breakdown 'Share' column spreads over half its table"),
-    _others("Dashboards:2", "app/views/dashboards.py", "the class table scrolls sideways"),
-    _others("Ingest", "app/views/ingest.py", "the scanner and quarantine tables have columns over 45% of the view"),
-    "Quotas",
-    "Inventory",
-]
+AREAS = ["Today", "Dashboards:0", "Dashboards:1", "Dashboards:2", "Ingest", "Quotas", "Inventory"]
 
 
 @pytest.mark.parametrize("where", AREAS)
