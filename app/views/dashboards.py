@@ -662,15 +662,15 @@ class ProductionView(QWidget):
         if self.data is None:
             return
         key = self.breakdown_box.currentData()
-        # Names stretch once there are some; an empty table keeps its columns at their headers.
-        model = self.breakdown_model
-        model.columns = [replace(c, stretch=c.key == "name" and bool(rows)) for c in model.columns]
-        size_columns(self.breakdown_table, model.columns)
         rows = getattr(self.data, key)
         total = sum(r["images"] for r in rows) or 1
         name = {"by_scanner": "scanner", "by_station": "station", "by_technician": "technician"}[key]
         self.breakdown_model.set_rows([{"name": r[name], "images": r["images"], "share": r["images"] / total}
                                        for r in rows])
+        # Names stretch once there are some; an empty table keeps its columns at their headers.
+        model = self.breakdown_model
+        model.columns = [replace(c, stretch=c.key == "name" and bool(rows)) for c in model.columns]
+        size_columns(self.breakdown_table, model.columns)
 
     def _apply_settings(self) -> None:
         target, days = self.target_box.value(), [d for d in self.days_edit.text().replace(" ", "").split(",") if d]

@@ -182,10 +182,10 @@ class TodayChecklistView(AreaView):
 
         card = QFrame()
         card.setFrameShape(QFrame.Shape.StyledPanel)
+        grid = QGridLayout(card)
         # Tight rows: the whole checklist fits a 1366x768 screen under the menu bar.
         grid.setContentsMargins(10, 6, 10, 6)
         grid.setVerticalSpacing(3)
-        grid = QGridLayout(card)
         grid.addWidget(self.step_title, 0, 0, 1, 2)
         grid.addWidget(self.split_badge, 0, 2, alignment=Qt.AlignmentFlag.AlignRight)
         grid.addWidget(self.bag_mark, 1, 0)
@@ -258,8 +258,8 @@ class TodayChecklistView(AreaView):
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addWidget(right_box)
-        layout.setContentsMargins(9, 6, 9, 6)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(9, 6, 9, 6)
         layout.addLayout(top)
         layout.addLayout(body, 1)
 
