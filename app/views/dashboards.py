@@ -42,7 +42,7 @@ from app import tasks
 from app.dialogs import show_error
 from app.table_model import Column, RowsModel, make_table, percent, size_columns
 from core.dashboard import classes as class_dash
-from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_rows, quota_heatmap
+from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_images, cell_rows, quota_heatmap
 from core import colours
 from core.dashboard.production import NO_IMAGES_YET, WEEKDAYS, Production, production, set_production_settings
 from core.lab import Lab
@@ -465,14 +465,9 @@ class QuotaHeatmapView(QWidget):
             f"{DIM_TITLES[heat.rows_dim]} {row_label} × {DIM_TITLES[heat.cols_dim]} {col_label} ({heat.split}): "
             f"{heat.done[r][c]:,} of {heat.target[r][c]:,} setups"
             + ("" if fill is None else f" ({fill:.0%}), deficit {heat.deficit(r, c):,}"))
-        where = {heat.rows_dim: [row_label], heat.cols_dim: [col_label], **heat.filters}
-        split = heat.split
 
         def work():
-            from core.catalog import dashboard_store
-
-            return cell_rows(status, heat, row_label, col_label), dashboard_store.cell_images(
-                self._lab.catalog, split, where, 40)
+            return cell_rows(status, heat, row_label, col_label), cell_images(self._lab.catalog, heat, row_label, col_label)
 
         def done(result) -> None:
             if seq != self._detail_seq:

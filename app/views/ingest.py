@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -29,9 +25,9 @@ from app import tasks
 from app.dialogs import confirm_destructive, show_error
 from app.table_model import Column, RowsModel, make_table
 from app.views.area import AreaView
-from core.catalog import ingest_store
-from core.ingest.actions import discard, list_quarantine, retry
-from core.ingest.engine import IngestProgress, is_temporary, lab_scanners
+from core.ingest.actions import discard, retry
+from core.ingest.engine import IngestProgress
+from core.ingest.monitor import IngestSnapshot, ingest_snapshot
 from core.lab import Lab
 
 RELEVANT = ("images", "quarantine", "ingest_events", "scanners", "scanner_models")
@@ -69,33 +65,8 @@ class ElideMiddleDelegate(QStyledItemDelegate):
         option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
-@dataclass(frozen=True)
-class IngestSnapshot:
-    scanners: list[dict[str, Any]]
-    recent: list[dict[str, Any]]
-    quarantine: list[dict[str, Any]]
-    totals_today: dict[str, int]
-
-
-def _waiting(folder: Path) -> int:
-    try:
-        return sum(1 for e in os.scandir(folder) if e.is_file(follow_symlinks=False) and not is_temporary(e.name))
-    except FileNotFoundError:
-        return 0
-
-
 def load_snapshot(lab: Lab, since_id: int) -> IngestSnapshot:
-    now = datetime.now(timezone.utc)
-    minute = ingest_store.scanner_rates(lab.catalog, (now - timedelta(minutes=1)).isoformat())
-    hour = ingest_store.scanner_rates(lab.catalog, (now - timedelta(hours=1)).isoformat())
-    scanners = [
-        {"scanner": s.name, "station": s.station, "model": s.expectation.model, "per_minute": minute.get(s.name, 0),
-         "last_hour": hour.get(s.name, 0), "queue": _waiting(s.drop_folder)}
-        for s in lab_scanners(lab).values()
-    ]
-    quarantine = [{**q, "file": Path(q["source_path"]).name} for q in list_quarantine(lab)]
-    totals = ingest_store.totals_since(lab.catalog, now.date().isoformat())
-    return IngestSnapshot(scanners, ingest_store.recent_images(lab.catalog, since_id, THUMBS_SHOWN), quarantine, totals)
+    return ingest_snapshot(lab, since_id, THUMBS_SHOWN)
 
 
 def today_text(t: dict[str, int]) -> str:

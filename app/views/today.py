@@ -53,7 +53,6 @@ from app.views.area import AreaView
 from app.views.pose_diagram import PoseDiagram
 from core.capture import sessions as cs
 from core.capture.checklist_state import Checklist, ChecklistState, Outcome, next_session
-from core.catalog import ingest_store
 from core.lab import Lab
 
 # Names shown on the checklist (bags, items, classes, poses, scanners) count too.
@@ -90,7 +89,7 @@ class TodaySnapshot:
 
 
 def load_today(lab: Lab, scanner: str | None, session_id: int | None, technician: str = "") -> TodaySnapshot:
-    scanners = ingest_store.scanners(lab.catalog)
+    scanners = cs.scanners(lab)
     sessions = cs.list_sessions(lab, scanner=scanner) if scanner else []
     if session_id not in {s["id"] for s in sessions}:
         session_id = None

@@ -220,6 +220,11 @@ def steps(lab: Lab, session_id: int) -> list[dict]:
     return sql.steps_of(lab.catalog, session_id)
 
 
+def scanners(lab: Lab) -> list[dict]:
+    """Every scanner of the lab with its station, model and drop folder."""
+    return ingest_store.scanners(lab.catalog)
+
+
 def list_sessions(lab: Lab, day: str | None = None, scanner: str | None = None, *, include_closed: bool = True
                   ) -> list[dict[str, Any]]:
     """Sessions of ``day`` (ISO date; today by default, every day with "all")."""

@@ -101,3 +101,11 @@ def cell_rows(status: QuotaStatus, heatmap: Heatmap, row_label: str, col_label: 
            if all(row[at[dim]] in values for dim, values in match.items())]
     key = f"{heatmap.split}_deficit"
     return sorted(out, key=lambda d: (-d[key], d["cell_id"]))
+
+
+def cell_images(catalog, heatmap: Heatmap, row_label: str, col_label: str, limit: int = 40) -> list[dict]:  # noqa: ANN001 - Catalog
+    """Newest usable images behind one heatmap cell (its split, its two labels, the filters)."""
+    from core.catalog import dashboard_store
+
+    where = {heatmap.rows_dim: [row_label], heatmap.cols_dim: [col_label], **heatmap.filters}
+    return dashboard_store.cell_images(catalog, heatmap.split, where, limit)

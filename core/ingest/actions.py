@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.catalog import capture_store
 from core.catalog import ingest_store as sql
 from core.errors import XLabError
 from core.ingest.engine import Ingestor, Outcome, lab_scanners
@@ -66,19 +67,15 @@ def discard(lab: Lab, quarantine_id: int, *, actor: str | None = None) -> None:
 
 def assign(lab: Lab, image_id: int, step_id: int, *, actor: str | None = None) -> None:
     """Give an image the class, item, bag, pose and split of a capture step."""
+    fields = ("step_id", "split", "item_id", "bag_id", "pose_id")
     with lab.catalog.write(actor) as txn:
-        image = txn.execute("SELECT step_id, split, item_id, bag_id, pose_id FROM images WHERE id = ?", (image_id,)).fetchone()
+        image = capture_store.image_row(txn, image_id)
         if image is None:
             raise XLabError(f"no image #{image_id}")
-        step = txn.execute(
-            "SELECT st.split, st.item_id, st.bag_id, st.pose_id, s.technician FROM capture_steps st "
-            "JOIN capture_sessions s ON s.id = st.session_id WHERE st.id = ?", (step_id,)).fetchone()
+        step = capture_store.step(txn, step_id)
         if step is None:
             raise XLabError(f"no capture step #{step_id}")
-        txn.execute(
-            "UPDATE images SET step_id = ?, split = ?, item_id = ?, bag_id = ?, pose_id = ?, technician = ? WHERE id = ?",
-            (step_id, *step, image_id),
-        )
-        txn.audit("assign", "images", image_id,
-                  dict(zip(("step_id", "split", "item_id", "bag_id", "pose_id"), image)),
-                  dict(zip(("step_id", "split", "item_id", "bag_id", "pose_id"), (step_id, *step[:4]))))
+        technician = capture_store.session(txn, step["session_id"])["technician"]
+        capture_store.move_image(txn, image_id, step, technician)
+        txn.audit("assign", "images", image_id, {f: image[f] for f in fields},
+                  {"step_id": step_id, **{f: step[f] for f in fields[1:]}})

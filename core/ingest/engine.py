@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.catalog.failures import is_catalog_error
 from core.catalog import ingest_store as sql
 from core.catalog.db import utc_now
 from core.errors import StoreFullError, UnknownNameError
@@ -290,7 +290,7 @@ class Ingestor:
                 "nothing was lost (files not taken are still in their folders)")
 
     def _full(self, exc: BaseException) -> StoreFullError:
-        where = self.lab.paths.root if isinstance(exc, sqlite3.Error) else self.store.root
+        where = self.lab.paths.root if is_catalog_error(exc) else self.store.root
         return StoreFullError(self.full_message(f"no space left on the disk of {where} ({describe(exc)})"))
 
     def record_skipped(self, skipped: list[tuple[str, str]], scanner: ScannerInfo | None) -> list[Outcome]:

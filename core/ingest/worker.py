@@ -12,7 +12,6 @@ import errno
 import hashlib
 import json
 import os
-import sqlite3
 import stat
 import time
 import traceback
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core.catalog.failures import catalog_disk_full
 from core.ingest.analysis import ScannerExpectation, analyse
 from core.ingest.decode import DecodeError, decode
 from core.store import ContentStore, write_atomic
@@ -140,9 +140,7 @@ def is_disk_full(exc: BaseException) -> bool:
     """No space left where ingest writes (the store, the quarantine or the catalog)."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if isinstance(exc, sqlite3.OperationalError):
-        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    return False
+    return catalog_disk_full(exc)
 
 
 def describe(exc: BaseException) -> str:
