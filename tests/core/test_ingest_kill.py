@@ -32,6 +32,18 @@ def _state(lab_root, expected):
         lab.close()
 
 
+def _wait_for_images(lab_root, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        lab = Lab.open(lab_root)
+        try:
+            if lab.catalog.reader().execute("SELECT 1 FROM images LIMIT 1").fetchone():
+                return
+        finally:
+            lab.close()
+        time.sleep(0.1)
+
+
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     root = tmp_path / "lab"
     lab = tiny_lab(root)
@@ -45,8 +57,12 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     command = [sys.executable, "-m", "app", "ingest", "watch", "--once", "--quiet", "--workers", "1", "--lab", str(root)]
     rng = random.Random(7)
     progress = []
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kill == 0:
+            # On a loaded machine start-up alone can outlast the random delay:
+            # the first kill waits for work to be under way.
+            _wait_for_images(root, proc)
         time.sleep(rng.uniform(0.4, 2.5))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the parent and its worker process, mid-whatever
