@@ -36,8 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.catalog.migrations import migrations
-from core.catalog.sqlite_utils_light import Database
+from core.catalog.migrations import MIGRATION_SET, sqlite_utils_migrations
+from core.catalog.migrations import names as migration_names
 from core.errors import CatalogError, CatalogTooNewError
 
 BUSY_TIMEOUT_MS = 15_000
@@ -140,6 +140,18 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def _applied_names(conn: sqlite3.Connection) -> list[str]:
+    """The migrations recorded in the catalog (sqlite-utils' table), in the order applied."""
+    try:
+        rows = conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid",
+                            (MIGRATION_SET,)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []  # a new catalog
+        raise
+    return [r[0] for r in rows]
+
+
 class Catalog:
     """The lab's catalog file. Use :meth:`open`; close with :meth:`close`."""
 
@@ -190,19 +202,21 @@ class Catalog:
         also re-reads what is pending, so several processes opening a new
         catalog at once apply each migration exactly once.
         """
-        applied_now: list[str] = []
+        known = migration_names()
         with self._write_lock:
+            applied = _applied_names(self._writer)
+            self._refuse_unknown(applied, known)
+            if set(known) <= set(applied):
+                return []  # up to date: sqlite-utils is not even imported
+            from sqlite_utils import Database
+
+            migrations = sqlite_utils_migrations()
             db = Database(self._writer, execute_plugins=False)
-            known = {m.name for m in migrations._migrations}
+            applied_now: list[str] = []
             while True:
                 self._writer.execute("BEGIN IMMEDIATE")
                 try:
-                    unknown = {m.name for m in migrations.applied(db)} - known
-                    if unknown:
-                        raise CatalogTooNewError(
-                            f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
-                            "update XLab before opening it"
-                        )
+                    self._refuse_unknown(_applied_names(self._writer), known)
                     pending = [m.name for m in migrations.pending(db)]
                     if pending:
                         # Inside our transaction sqlite-utils uses a savepoint.
@@ -215,8 +229,16 @@ class Catalog:
                     return applied_now
                 applied_now.append(pending[0])
 
+    def _refuse_unknown(self, applied: list[str], known: list[str]) -> None:
+        unknown = set(applied) - set(known)
+        if unknown:
+            raise CatalogTooNewError(
+                f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
+                "update XLab before opening it"
+            )
+
     def applied_migrations(self) -> list[str]:
-        return [m.name for m in migrations.applied(Database(self.reader(), execute_plugins=False))]
+        return _applied_names(self.reader())
 
     # -- reading ------------------------------------------------------------
 

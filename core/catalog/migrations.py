@@ -7,10 +7,44 @@ the schema by appending a new one.
 
 from __future__ import annotations
 
-from core.catalog.sqlite_utils_light import Database, Migrations
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
 
 MIGRATION_SET = "xlab"
-migrations = Migrations(MIGRATION_SET)
+_STEPS: list[tuple[str, Callable[["Database"], None]]] = []
+
+
+def migration(name: str) -> Callable:
+    """Register the decorated function as the next migration, named ``name``."""
+    def register(function: Callable[["Database"], None]) -> Callable[["Database"], None]:
+        _STEPS.append((name, function))
+        return function
+
+    return register
+
+
+def names() -> list[str]:
+    """Every migration's name, in order."""
+    return [name for name, _ in _STEPS]
+
+
+def sqlite_utils_migrations() -> "Migrations":
+    """The migrations as sqlite-utils applies them.
+
+    sqlite-utils (and pandas and numpy, which it imports when installed) is
+    loaded only here, when a catalog needs migrating: opening an up-to-date
+    catalog, what every start of the window does, never pays for it.
+    """
+    from sqlite_utils.migrations import Migrations
+
+    out = Migrations(MIGRATION_SET)
+    for name, function in _STEPS:
+        out(name=name)(function)
+    return out
 
 
 def _run(db: Database, statements: list[str]) -> None:
@@ -71,7 +105,7 @@ def _forbid(trigger: str, event: str, table: str, when: str, message: str) -> st
     )
 
 
-@migrations(name="0001_lab_inventory_quotas_images_audit")
+@migration("0001_lab_inventory_quotas_images_audit")
 def m0001(db: Database) -> None:
     _run(
         db,
@@ -266,7 +300,7 @@ def m0001(db: Database) -> None:
     )
 
 
-@migrations(name="0002_ingest_capture_steps_quarantine_counters")
+@migration("0002_ingest_capture_steps_quarantine_counters")
 def m0002(db: Database) -> None:
     _run(
         db,
@@ -401,7 +435,7 @@ def _pool_claim(row: str, item: str, bag: str) -> str:
 _POOL_MESSAGE = "an item or bag of the test set is never used for training (and the other way round)"
 
 
-@migrations(name="0003_split_pools_capture_plans_checklist")
+@migration("0003_split_pools_capture_plans_checklist")
 def m0003(db: Database) -> None:
     _run(
         db,
@@ -469,7 +503,7 @@ def m0003(db: Database) -> None:
     )
 
 
-@migrations(name="0004_lab_settings_kpi_results")
+@migration("0004_lab_settings_kpi_results")
 def m0004(db: Database) -> None:
     _run(
         db,
@@ -502,7 +536,7 @@ def m0004(db: Database) -> None:
     )
 
 
-@migrations(name="0005_production_counts_follow_technician")
+@migration("0005_production_counts_follow_technician")
 def m0005(db: Database) -> None:
     _run(
         db,
@@ -561,7 +595,7 @@ def count_changes(*tables: str) -> list[str]:
     return statements
 
 
-@migrations(name="0006_change_counters")
+@migration("0006_change_counters")
 def m0006(db: Database) -> None:
     # Writes made by triggers (cell_tally, production_counts, split_pools) are
     # counted too: SQLite fires triggers for statements run inside triggers.

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from core.catalog import Catalog
 from core.catalog.images import delete_image_row, insert_images, update_image
-from core.catalog.migrations import migrations
+from core.catalog import migrations
 from core.catalog.tally import rebuild_tallies
 from core.errors import CatalogError, CatalogTooNewError
 from tests.bench.seed import in_pool, seed_catalog
@@ -18,7 +18,7 @@ from tests.bench.seed import in_pool, seed_catalog
 def test_migrations_take_an_empty_file_to_head_and_rerun_is_a_no_op(tmp_path):
     path = tmp_path / "c.sqlite"
     catalog = Catalog.open(path)
-    head = [m.name for m in migrations._migrations]
+    head = migrations.names()
     assert catalog.applied_migrations() == head
     tables = {r["name"] for r in catalog.query("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"threat_classes", "bags", "quota_cells", "images", "audit_log", "cell_tally"} <= tables
@@ -206,8 +206,22 @@ def test_processes_opening_a_new_catalog_at_once_migrate_it_once(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in results]
-    head = len(migrations._migrations)
+    head = len(migrations.names())
     assert [int(out) for out, _ in results] == [head] * 4
     catalog = Catalog.open(path)
     assert catalog.query_one("SELECT COUNT(*) AS n FROM _sqlite_migrations")["n"] == head
     catalog.close()
+
+
+def test_opening_an_up_to_date_catalog_loads_neither_sqlite_utils_nor_pandas(tmp_path):
+    """sqlite-utils imports pandas and numpy when installed (a quarter of a
+    second); only a catalog that needs migrating pays for it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.sqlite"
+    Catalog.open(path).close()
+    code = (f"import sys; from core.catalog import Catalog; c = Catalog.open({str(path)!r}); "
+            "print(sorted(m for m in ('sqlite_utils', 'pandas', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -11,9 +11,9 @@ import pytest
 from core.catalog import Catalog
 from core.catalog import ingest_store
 from core.catalog.images import IMAGE_COLUMNS, insert_images, update_image
-from core.catalog.migrations import UNCOUNTED_TABLES, migrations
+from core.catalog.migrations import UNCOUNTED_TABLES, sqlite_utils_migrations
 from core.catalog.records import all_rows
-from core.catalog.sqlite_utils_light import Database
+from sqlite_utils import Database
 from core.catalog.tally import rebuild_tallies
 from core.errors import CatalogError
 from core.lab import Lab
@@ -148,7 +148,7 @@ def test_the_migration_counts_changes_on_an_existing_catalog(tmp_path, seeded):
     conn.execute("DROP TABLE change_counters")
     conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0006_change_counters'")
     old = sqlite3.connect(tmp_path / "at-0005.sqlite", isolation_level=None)
-    migrations.apply(Database(old), stop_before="0006_change_counters")
+    sqlite_utils_migrations().apply(Database(old), stop_before="0006_change_counters")
     assert _schema(conn) == _schema(old)  # really the schema of the release before
     conn.close()
 
