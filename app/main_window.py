@@ -46,7 +46,7 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.stack = QStackedWidget()
         self.today = TodayChecklistView(lab, settings=settings)
-        self.dashboards = DashboardsView(lab)
+        self.dashboards = DashboardsView(lab, settings=settings)
         self.ingest = IngestMonitorPanel(lab)
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)

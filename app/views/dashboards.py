@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QModelIndex, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QRectF, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,11 +39,12 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.dialogs import show_error
+from app.dialogs import announce_saved, choose_save_path, show_error
 from app.table_model import Column, RowsModel, make_table, percent, size_columns
 from core.dashboard import classes as class_dash
 from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_images, cell_rows, quota_heatmap
 from core import colours
+from core.errors import XLabError
 from core.dashboard.production import NO_IMAGES_YET, WEEKDAYS, Production, production, set_production_settings
 from core.lab import Lab
 from core.quota.plans import list_plans
@@ -172,11 +173,15 @@ def _series_pen(name: str, **kw) -> Any:
     return pg.mkPen(colours.SERIES[name], **kw)
 
 
-def _save_chart(parent: QWidget, plot: pg.PlotWidget, name: str) -> str | None:
-    path, _ = QFileDialog.getSaveFileName(parent, "Save chart", f"{name}.png", "PNG image (*.png)")
-    if path:
+def save_chart(parent: QWidget, plot: pg.PlotWidget, path: str) -> None:
+    """Write the chart as PNG and say where (on the GUI thread: it renders the
+    chart's scene, and takes a fraction of a second)."""
+    try:
         export_chart_png(plot, path)
-    return path or None
+    except XLabError as exc:
+        show_error(parent, "Save chart", exc)
+    else:
+        announce_saved(parent, path)
 
 
 def export_chart_png(plot: pg.PlotWidget, path: str) -> None:
@@ -184,15 +189,19 @@ def export_chart_png(plot: pg.PlotWidget, path: str) -> None:
 
     exporter = ImageExporter(plot.plotItem)
     exporter.parameters()["width"] = max(1200, int(plot.width() * 1.5))
-    exporter.export(path)
+    image = exporter.export(toBytes=True)
+    if not image.save(path, "PNG"):  # pyqtgraph's own export ignores a failed write
+        raise XLabError(f"could not write {path}: choose a folder that exists and that you may write to")
 
 
 class _ExportBar(QWidget):
     """CSV / Excel (and PNG) buttons under a table or chart."""
 
-    def __init__(self, parent: QWidget, name: str, rows, columns=None, plot: pg.PlotWidget | None = None):
+    def __init__(self, parent: QWidget, name: str, rows, columns=None, plot: pg.PlotWidget | None = None,
+                 settings: QSettings | None = None):
         super().__init__(parent)
         self._name, self._rows, self._columns, self._plot = name, rows, columns, plot
+        self._settings = settings
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addStretch(1)
@@ -204,20 +213,25 @@ class _ExportBar(QWidget):
         if plot is not None:
             button = QPushButton("PNG…")
             button.setToolTip("Save the chart as a PNG image")
-            button.clicked.connect(lambda: _save_chart(self, plot, name))
+            button.clicked.connect(self.save_png)
             layout.addWidget(button)
 
-    def _save(self, suffix: str) -> None:
+    def save_png(self) -> QFileDialog:
+        return choose_save_path(self, "Save chart", f"{self._name}.png", "PNG image (*.png)", "charts",
+                                lambda path: save_chart(self, self._plot, path), self._settings)
+
+    def _save(self, suffix: str) -> QFileDialog:
         filters = {".csv": "CSV (*.csv)", ".xlsx": "Excel (*.xlsx)"}
-        path, _ = QFileDialog.getSaveFileName(self, "Export table", f"{self._name}{suffix}", filters[suffix])
-        if path:
-            export_rows(self, self._rows(), path, self._columns)
+        rows = self._rows()  # as shown when asked, not as refreshed while the dialog is open
+        return choose_save_path(self, "Export table", f"{self._name}{suffix}", filters[suffix], "tables",
+                                lambda path: export_rows(self, rows, path, self._columns), self._settings)
 
 
 def export_rows(parent: QWidget, rows: list[dict], path: str, columns=None) -> None:
+    """Write the rows off the GUI thread (pandas, a large table); say where once written."""
     from core.dashboard.export import export_table
 
-    tasks.call(lambda: export_table(rows, path, columns), lambda p: None,
+    tasks.call(lambda: export_table(rows, path, columns), lambda written: announce_saved(parent, written),
                lambda e: show_error(parent, "Export", e), parent)
 
 
@@ -230,9 +244,10 @@ class QuotaHeatmapView(QWidget):
     changed = Signal()  # a control changed: reload
     cell_clicked = Signal(str, str)
 
-    def __init__(self, lab: Lab, parent: QWidget | None = None):
+    def __init__(self, lab: Lab, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
         self._lab = lab
+        self.settings = settings  # where the save dialogs remember their folders
         self.heat: Heatmap | None = None
         self.status: QuotaStatus | None = None
         self.rows_box, self.cols_box = QComboBox(), QComboBox()
@@ -306,14 +321,14 @@ class QuotaHeatmapView(QWidget):
         d_layout.addWidget(self.cell_table, 2)
         d_layout.addWidget(QLabel("Newest images of this cell"))
         d_layout.addWidget(self.thumbs, 1)
-        d_layout.addWidget(_ExportBar(self, "quota-cells", lambda: self.cell_model.rows))
+        d_layout.addWidget(_ExportBar(self, "quota-cells", lambda: self.cell_model.rows, settings=settings))
 
         left = QWidget()
         l_layout = QVBoxLayout(left)
         l_layout.setContentsMargins(0, 0, 0, 0)
         l_layout.addWidget(self.plot, 1)
         l_layout.addWidget(_ExportBar(self, "quota-fill", lambda: self.heat.as_rows() if self.heat else [],
-                                      plot=self.plot))
+                                      plot=self.plot, settings=settings))
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(detail)
@@ -491,9 +506,10 @@ class ProductionView(QWidget):
 
     changed = Signal()
 
-    def __init__(self, lab: Lab, parent: QWidget | None = None):
+    def __init__(self, lab: Lab, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
         self._lab = lab
+        self.settings = settings  # where the save dialogs remember their folders
         self.data: Production | None = None
         self.month_box = QComboBox()
         today = date.today()
@@ -560,10 +576,10 @@ class ProductionView(QWidget):
         c_layout.setContentsMargins(0, 0, 0, 0)
         c_layout.addWidget(self.cumulative_plot, 1)
         c_layout.addWidget(_ExportBar(self, "production-days", lambda: self.data.days if self.data else [],
-                                      plot=self.cumulative_plot))
+                                      plot=self.cumulative_plot, settings=settings))
         c_layout.addWidget(self.daily_plot, 1)
         c_layout.addWidget(_ExportBar(self, "production-daily", lambda: self.data.days if self.data else [],
-                                      plot=self.daily_plot))
+                                      plot=self.daily_plot, settings=settings))
 
         self.forecast_model = RowsModel(FORECAST_COLUMNS, self)
         self.forecast_table, _ = make_table(self.forecast_model)
@@ -581,10 +597,11 @@ class ProductionView(QWidget):
         s_layout.setContentsMargins(0, 0, 0, 0)
         s_layout.addWidget(QLabel("Forecasts at the recent rate (basis in the last column)"))
         s_layout.addWidget(self.forecast_table, 1)
-        s_layout.addWidget(_ExportBar(self, "forecast", lambda: self.forecast_model.rows))
+        s_layout.addWidget(_ExportBar(self, "forecast", lambda: self.forecast_model.rows, settings=settings))
         s_layout.addWidget(self.breakdown_box)
         s_layout.addWidget(self.breakdown_table, 1)
-        s_layout.addWidget(_ExportBar(self, "production-breakdown", lambda: self.breakdown_model.rows))
+        s_layout.addWidget(_ExportBar(self, "production-breakdown", lambda: self.breakdown_model.rows,
+                                      settings=settings))
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(charts)
         splitter.addWidget(side)
@@ -676,8 +693,9 @@ class ProductionView(QWidget):
 class ClassProgressView(QWidget):
     """Per-class ratio progress against the KPIs; blocking classes stand out."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
+        self.settings = settings  # where the save dialogs remember their folders
         self.model = PairedRowsModel(CLASS_COLUMNS, CLASS_TEXT, self, row_colour=lambda r: VERDICT_COLOURS.get(r["verdict"]))
         self.table, self.proxy = make_table(self.model)
         self.search = QLineEdit()
@@ -709,7 +727,8 @@ class ClassProgressView(QWidget):
         layout.addLayout(legend)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
-        layout.addWidget(_ExportBar(self, "class-progress", lambda: self.model.rows, class_dash.COLUMNS))
+        layout.addWidget(_ExportBar(self, "class-progress", lambda: self.model.rows, class_dash.COLUMNS,
+                                    settings=settings))
 
     def show_classes(self, rows: list[dict]) -> None:
         self._rows = rows

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from datetime import date
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.dialogs import show_error
+from app.dialogs import announce_saved, choose_save_path, show_error
 from app.views.area import AreaView
 from core.lab import Lab
 
@@ -40,9 +40,10 @@ class DashboardsView(AreaView):
     loaded = Signal()
     relevant_tables = RELEVANT
 
-    def __init__(self, lab: Lab, parent: QWidget | None = None):
+    def __init__(self, lab: Lab, parent: QWidget | None = None, settings: QSettings | None = None):
         super().__init__(parent)
         self._lab = lab
+        self._settings = settings  # where the save dialogs remember their folders
         self._loading = False
         self._last_load = 0.0
         self.snapshot = None  # the last DashboardSnapshot
@@ -78,9 +79,9 @@ class DashboardsView(AreaView):
             return
         from app.views.dashboards import ClassProgressView, ProductionView, QuotaHeatmapView
 
-        self.heatmap = QuotaHeatmapView(self._lab)
-        self.production = ProductionView(self._lab)
-        self.classes = ClassProgressView()
+        self.heatmap = QuotaHeatmapView(self._lab, settings=self._settings)
+        self.production = ProductionView(self._lab, settings=self._settings)
+        self.classes = ClassProgressView(settings=self._settings)
         self.tabs.addTab(self.heatmap, "Quota fill")
         self.tabs.addTab(self.production, "Production")
         self.tabs.addTab(self.classes, "Classes")
@@ -163,12 +164,16 @@ class DashboardsView(AreaView):
         else:
             self.classes.show_classes(snap.classes)
 
-    def _report(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save report", f"xlab-report-{date.today()}.pdf", "PDF (*.pdf)")
-        if path:
-            self.write_report(path)
+    def _report(self) -> QFileDialog:
+        return choose_save_path(self, "Save report", f"xlab-report-{date.today()}.pdf", "PDF (*.pdf)", "reports",
+                                self.write_report, self._settings)
+
+    def _report_saved(self, path) -> None:
+        self.status.setText(f"report saved: {path}")
+        announce_saved(self, path)
 
     def write_report(self, path: str) -> None:
+        """Write the PDF off the GUI thread (charts drawn by matplotlib); say where once written."""
         from core.dashboard.export import write_report
 
         plan_id = self.plan_box.currentData()
@@ -177,7 +182,7 @@ class DashboardsView(AreaView):
         tasks.run_task(lambda: _report_task(self._lab, path, plan, self.production.month, h.rows_dim, h.cols_dim,
                                             write_report),
                        title="Writing the report", parent=self,
-                       on_finished=lambda p: self.status.setText(f"report saved: {p}"),
+                       on_finished=self._report_saved,
                        on_failed=lambda e: show_error(self, "Report", e))
 
 

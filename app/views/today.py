@@ -30,7 +30,10 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QButtonGroup,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QFrame,
     QGridLayout,
@@ -43,12 +46,13 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QRadioButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app import tasks
-from app.dialogs import confirm_destructive, show_error
+from app.dialogs import announce_saved, choose_save_path, confirm_destructive, show_error
 from app.views.area import AreaView
 from app.views.pose_diagram import PoseDiagram
 from core.capture import sessions as cs
@@ -77,6 +81,79 @@ class ScanField(QLineEdit):
             event.ignore()
             return False
         return super().event(event)
+
+
+class StepReasonDialog(QDialog):
+    """Why a step is skipped or flagged: a reason picked from ``reasons`` (none
+    preselected) and/or a note. A USB barcode scanner types a tag and Enter into
+    whatever has the focus, so Enter never confirms here: it only says what is
+    missing, and only a click on the confirm button (or Alt + its letter) does it.
+    ``confirmed(reason_code, note)`` is emitted then; Cancel and Esc change nothing."""
+
+    confirmed = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None, title: str, prompt: str, confirm_label: str,
+                 reasons: dict[str, str] | None = None, note_label: str = "", note_required: bool = False):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._note_required = note_required
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(prompt))
+        self.reasons = QButtonGroup(self)
+        self.reasons.setExclusive(True)
+        for code, label in (reasons or {}).items():
+            radio = QRadioButton(label)
+            radio.setProperty("reason", code)
+            self.reasons.addButton(radio)
+            layout.addWidget(radio)
+        self.note = QLineEdit()
+        if note_label:
+            layout.addWidget(QLabel(note_label))
+        layout.addWidget(self.note)
+        self.hint = QLabel("")
+        self.hint.setStyleSheet("color: #b71c1c; font-weight: bold;")
+        layout.addWidget(self.hint)
+        buttons = QDialogButtonBox()
+        self.confirm_button = buttons.addButton(confirm_label, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        for button in (self.confirm_button, self.cancel_button):
+            button.setAutoDefault(False)
+            button.setDefault(False)
+        self.confirm_button.clicked.connect(self._confirm)
+        self.cancel_button.clicked.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # The focus starts off the text field, so a scanned tag types nowhere.
+        first = self.reasons.buttons()[0] if self.reasons.buttons() else None
+        (first or self.note).setFocus()
+
+    @property
+    def reason(self) -> str | None:
+        checked = self.reasons.checkedButton()
+        return checked.property("reason") if checked is not None else None
+
+    def _missing(self) -> str:
+        if self.reasons.buttons() and self.reason is None:
+            return "Pick a reason first."
+        if self._note_required and not self.note.text().strip():
+            return "Say what the problem is first."
+        return ""
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            missing = self._missing()
+            self.hint.setText(missing or f"Enter does not confirm: click '{self.confirm_button.text().replace('&', '')}'.")
+            QApplication.beep()
+            return
+        super().keyPressEvent(event)
+
+    def _confirm(self) -> None:
+        missing = self._missing()
+        if missing:
+            self.hint.setText(missing)
+            return
+        self.confirmed.emit(self.reason or "", self.note.text())
+        self.accept()
 
 
 @dataclass(frozen=True)
@@ -500,7 +577,8 @@ class TodayChecklistView(AreaView):
             self.item_mark.setText("")
             self.item_label.setText("No item: clean bag")
             self.pose_label.setText("")
-        self.diagram.set_pose(step["placement"], step["rotation_deg"], step["occlusion"], clean=not step["item"])
+        self.diagram.set_pose(step["placement"], step["rotation_deg"], step["occlusion"], clean=not step["item"],
+                              name=step["pose"], description=step["pose_description"])
         self.count_label.setText(f"{step['images_done']} / {step['images_wanted']}\nimages")
         colour = "#1b5e20" if not need else "#e65100"
         self.count_label.setStyleSheet(f"color: {colour};")
@@ -644,32 +722,28 @@ class TodayChecklistView(AreaView):
         self.scan_field.clear()
         self.scan(code)
 
-    def _skip(self) -> None:
+    def _skip(self) -> StepReasonDialog | None:
         if self._refuse("skip"):
-            return
-        labels = list(cs.SKIP_REASONS.values())
-        reason, ok = QInputDialog.getItem(self, "Skip step", "Why is this step skipped?", labels, 0, False)
-        if not ok:
-            self._answer(Outcome(False, "Skip cancelled; the step stays."))
-            return
-        code = next(k for k, v in cs.SKIP_REASONS.items() if v == reason)
-        note, ok = QInputDialog.getText(self, "Skip step", "Note (what happened; required for 'other'):")
-        if not ok:
-            self._answer(Outcome(False, "Skip cancelled; the step stays."))
-            return
-        self.skip(code, note)
+            return None
+        dialog = StepReasonDialog(self, "Skip step", "Why is this step skipped?", "&Skip step", cs.SKIP_REASONS,
+                                  "Note (what happened; required for 'other'):")
+        dialog.confirmed.connect(self.skip)
+        dialog.rejected.connect(lambda: self._answer(Outcome(False, "Skip cancelled; the step stays.")))
+        dialog.open()
+        return dialog
 
     def skip(self, reason: str, note: str = "") -> None:
         self._act(lambda c, sid: c.skip(sid, reason, note))
 
-    def _flag(self) -> None:
+    def _flag(self) -> StepReasonDialog | None:
         if self._refuse("flag"):
-            return
-        text, ok = QInputDialog.getText(self, "Flag a problem", "What is wrong with this step?")
-        if ok:
-            self.flag(text)
-        else:
-            self._answer(Outcome(False, "Nothing flagged."))
+            return None
+        dialog = StepReasonDialog(self, "Flag a problem", "What is wrong with this step?", "&Flag step",
+                                  note_required=True)
+        dialog.confirmed.connect(lambda _reason, text: self.flag(text))
+        dialog.rejected.connect(lambda: self._answer(Outcome(False, "Nothing flagged.")))
+        dialog.open()
+        return dialog
 
     def flag(self, text: str) -> None:
         self._act(lambda c, sid: c.flag(sid, text))
@@ -730,21 +804,25 @@ class TodayChecklistView(AreaView):
         self._heartbeat.stop()
         self._act(lambda c, sid: c.close(sid))
 
-    def _print(self) -> None:
+    def _print(self) -> QFileDialog | None:
         if self._refuse("print"):
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save checklist", f"session-{self._session_id}.pdf", "PDF (*.pdf)")
-        if path:
-            self.print_checklist(path)
-        else:
-            self._answer(Outcome(False, "Checklist not saved."))
+            return None
+        dialog = choose_save_path(self, "Save checklist", f"session-{self._session_id}.pdf", "PDF (*.pdf)",
+                                  "checklists", self.print_checklist, self._settings)
+        dialog.rejected.connect(lambda: self._answer(Outcome(False, "Checklist not saved.")))
+        return dialog
 
     def print_checklist(self, path: str) -> None:
+        """Write the session's checklist PDF off the GUI thread; say where once written."""
         from core.capture.checklist import write_checklist
 
         session_id = self._session_id
-        self._run(lambda: write_checklist(self._lab, session_id, path),
-                  lambda written: self._answer(Outcome(True, f"Checklist saved: {written}")))
+
+        def written(path) -> None:
+            self._answer(Outcome(True, f"Checklist saved: {path}"))
+            announce_saved(self, path)
+
+        self._run(lambda: write_checklist(self._lab, session_id, path), written)
 
     def next_session(self) -> None:
         """F4: the next open session of this station (answered either way)."""

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.app.file_dialogs import documents  # noqa: F401
 from tests.app.helpers import show_window
 from core.capture import sessions as cs
 from core.capture.planner import PlanOptions, plan_captures
@@ -250,3 +251,99 @@ def test_every_key_answers_and_disabled_actions_say_why(qtbot, today):
     qtbot.waitUntil(lambda: not view.instruction.text().startswith("Scan bag"), timeout=10_000)
     assert view.instruction.text() == view.state.instruction
     assert view.state.phase in ("capture", "scan_item")
+
+
+def test_an_angled_pose_is_drawn_at_its_defined_angle(qtbot, today, demo_lab):
+    """The pose's name states its tilt (angled_30): the drawing follows it, not the default."""
+    from core.capture.pose_geometry import DEFAULT_TILT_DEG
+
+    with demo_lab.catalog.write() as txn:
+        txn.execute("UPDATE poses SET name = 'angled_30' WHERE name = 'angled_45'")
+    view = today
+    view.start()
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
+    steps = shown(view).steps
+    angled = next(st for st in steps if st["pose"] == "angled_30")
+    for st in steps[:steps.index(angled)]:  # skip to it, as a technician would
+        view.skip("bag_damaged", "test")
+    qtbot.waitUntil(lambda: shown(view).active["id"] == angled["id"], timeout=10_000)
+    view.diagram.grab()  # paint it
+    assert view.diagram.drawn["tilt_deg"] == pytest.approx(30.0) != DEFAULT_TILT_DEG
+    assert "tilted 30°" in view.diagram.drawn["label"] and "no angle given" not in view.diagram.drawn["label"]
+    assert view.diagram.toolTip().startswith("angled_30: ")
+
+
+def test_a_scanned_tag_and_enter_never_skip_or_flag(qtbot, today, demo_lab):
+    from PySide6.QtWidgets import QApplication, QRadioButton
+
+    from app.views.today import StepReasonDialog
+
+    view = today
+    view.start()
+    qtbot.waitUntil(lambda: running(view), timeout=10_000)
+    step = shown(view).active
+
+    def open_dialog(key):
+        view.window().activateWindow()  # back from a closed dialog, as the desktop does
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is view.window(), timeout=5_000)
+        qtbot.keyClick(view.scan_field, key)
+        qtbot.waitUntil(lambda: any(d.isVisible() for d in view.findChildren(StepReasonDialog)), timeout=5_000)
+        return next(d for d in view.findChildren(StepReasonDialog) if d.isVisible())
+
+    def scanner_types(dialog, tag):
+        """A USB scanner types into whatever has the focus, then Enter."""
+        dialog.activateWindow()  # what the desktop does for a new dialog (offscreen Qt has no window manager)
+        qtbot.waitUntil(lambda: QApplication.focusWidget() is not None
+                        and QApplication.focusWidget().window() is dialog, timeout=5_000)
+        target = QApplication.focusWidget()
+        qtbot.keyClicks(target, tag)
+        qtbot.keyClick(target, Qt.Key.Key_Return)
+
+    # F2: no reason is picked for the technician; a tag + Enter skips nothing
+    dialog = open_dialog(Qt.Key.Key_F2)
+    radios = dialog.findChildren(QRadioButton)
+    assert [r.text() for r in radios] == list(cs.SKIP_REASONS.values()) and not any(r.isChecked() for r in radios)
+    scanner_types(dialog, step["bag"])
+    assert dialog.isVisible() and dialog.hint.text() == "Pick a reason first."
+    # a reason picked, Enter still does not confirm: only the button does
+    radios[1].click()
+    qtbot.keyClick(dialog.note, Qt.Key.Key_Return)
+    assert dialog.isVisible() and "Enter does not confirm" in dialog.hint.text()
+    assert shown(view).active["id"] == step["id"]
+    assert cs.session_view(demo_lab, view.session_id).steps[0]["status"] != "skipped"
+    qtbot.keyClicks(dialog.note, "zip torn")
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Step skipped (bag damaged)" in view.feedback.text(), timeout=10_000)
+    skipped = next(st for st in cs.session_view(demo_lab, view.session_id).steps if st["id"] == step["id"])
+    assert skipped["status"] == "skipped" and skipped["skip_reason"] == "bag damaged: zip torn"  # no tag in it
+    # F3: a tag + Enter flags nothing either; Esc leaves the step as it was
+    qtbot.waitUntil(lambda: shown(view).active["id"] != step["id"], timeout=10_000)
+    current = shown(view).active
+    dialog = open_dialog(Qt.Key.Key_F3)
+    scanner_types(dialog, current["bag"])
+    assert dialog.isVisible() and "Enter does not confirm" in dialog.hint.text()
+    with qtbot.waitSignal(dialog.rejected, timeout=5_000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert view.feedback.text() == "Nothing flagged."
+    assert next(st for st in cs.session_view(demo_lab, view.session_id).steps
+                if st["id"] == current["id"])["flag_reason"] is None
+
+
+def test_ctrl_p_saves_the_checklist_where_asked_and_says_where(qtbot, today, documents, settings, tmp_path):
+    from tests.app.file_dialogs import file_dialog, folder_of, save_as, saved_message
+
+    view = today
+    view.scan_field.setFocus()
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    dialog = file_dialog(qtbot, view)
+    assert folder_of(dialog) == documents.resolve()
+    with qtbot.waitSignal(dialog.rejected, timeout=5_000):
+        dialog.reject()
+    assert view.feedback.text() == "Checklist not saved."
+    qtbot.keyClick(view.scan_field, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    target = tmp_path / "bench" / f"session-{view.session_id}.pdf"
+    save_as(qtbot, file_dialog(qtbot, view), target)
+    message = saved_message(qtbot, view)
+    assert target.read_bytes().startswith(b"%PDF")
+    assert message.informativeText() == str(target.resolve()) and view.feedback.text() == f"Checklist saved: {target}"
+    assert settings.value("save_folders/checklists") == str(target.parent.resolve())
