@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import tasks
-from app.dialogs import show_error
+from app.dialogs import announce_saved, choose_save_path, show_error
 from app.views.area import AreaView, EmptyStatePanel
 from app.views.inventory_entry import InventoryEntryDialog, field_title
 from app.table_model import Column, RowsModel, make_table, size_columns
@@ -263,13 +263,15 @@ class InventoryView(AreaView):
         self.problems.clear()
 
     def ask_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export inventory", "inventory.yaml", "YAML (*.yaml *.yml)")
-        if path:
-            self.export_to(path)
+        choose_save_path(self, "Export inventory", "inventory.yaml", "YAML (*.yaml *.yml)", "inventory", self.export_to)
 
     def export_to(self, path: str) -> None:
         def write() -> str:
             Path(path).write_text(export_inventory(self._lab.catalog), encoding="utf-8")
             return path
 
-        tasks.call(write, lambda p: self.status.setText(f"Exported to {p}"), lambda e: show_error(self, "Export failed", e), self)
+        def written(p: str) -> None:
+            self.status.setText(f"Exported to {p}")
+            announce_saved(self, p)
+
+        tasks.call(write, written, lambda e: show_error(self, "Export failed", e), self)

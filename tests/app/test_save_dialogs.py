@@ -81,3 +81,14 @@ def test_chart_png_is_saved_and_announced_and_a_failed_write_says_so(qtbot, dash
     errors = [b for b in heatmap.findChildren(QMessageBox) if b.isVisible() and not isinstance(b, SavedMessageBox)]
     assert len(errors) == 1 and "could not write" in errors[0].text()
     assert not any(b.isVisible() for b in heatmap.findChildren(SavedMessageBox))
+
+
+def test_inventory_export_asks_from_documents_and_says_where(qtbot, window, documents, tmp_path):
+    inventory = window.show_area("Inventory")
+    inventory.ask_export()
+    dialog = file_dialog(qtbot, inventory)
+    assert folder_of(dialog) == documents.resolve()
+    target = tmp_path / "backup" / "inventory.yaml"
+    save_as(qtbot, dialog, target)
+    message = saved_message(qtbot, inventory)
+    assert "threat_classes" in target.read_text() and message.informativeText() == str(target.resolve())
