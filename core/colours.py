@@ -61,7 +61,3 @@ def text_on(rgb: RGB) -> RGB:
 def hex_colour(rgb: RGB) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
-
-def fill_cmap_stops() -> list[tuple[float, str]]:
-    """The fill scale as (position, '#rrggbb') pairs, for a matplotlib colour map."""
-    return [(pos, hex_colour(rgb)) for pos, rgb in FILL_STOPS]

@@ -263,11 +263,6 @@ def parse_yaml(raw: bytes, problems: Problems) -> Located | None:
     return root
 
 
-def load_yaml(path: str | Path, problems: Problems) -> Located | None:
-    raw = read_bytes(path, problems)
-    return None if raw is None else parse_yaml(raw, problems)
-
-
 # -- CSV --------------------------------------------------------------------------
 
 

@@ -20,9 +20,6 @@ from typing import Any
 from core.capture import sessions as cs
 from core.lab import Lab
 
-# Every action the checklist offers; keys in brackets.
-ACTIONS = ("start", "release", "close", "scan", "skip", "flag", "take_waiting", "retake", "undo", "print", "move")
-
 
 @dataclass(frozen=True)
 class ActionState:

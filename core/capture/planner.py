@@ -50,7 +50,6 @@ from core.quota.plans import resolve_plan
 from core.quota.status import quota_status
 
 SPLITS = ("test", "train")
-COST = {"repack": 3, "item_swap": 2, "pose_change": 1}
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,6 @@ def insert_session(txn: WriteTransaction, scanner_id: int, technician: str, sess
     return session_id
 
 
-def session_steps(catalog: Catalog, session_id: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in catalog.query(
-        """SELECT st.id, st.position, st.status, st.split, st.images_wanted, b.barcode AS bag, ti.barcode AS item,
-                  p.name AS pose, (SELECT COUNT(*) FROM images i WHERE i.step_id = st.id) AS images_done
-           FROM capture_steps st JOIN bags b ON b.id = st.bag_id
-           LEFT JOIN threat_items ti ON ti.id = st.item_id LEFT JOIN poses p ON p.id = st.pose_id
-           WHERE st.session_id = ? ORDER BY st.position""", (session_id,))]
-
-
 # -- planner inputs -----------------------------------------------------------
 
 def plan_cell_keys(catalog: Catalog, plan_id: int) -> list[tuple]:

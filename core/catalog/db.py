@@ -262,10 +262,6 @@ class Catalog:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def data_version(self) -> int:
-        """Changes when any connection, in any process, commits a write."""
-        return self.reader().execute("PRAGMA data_version").fetchone()[0]
-
     def outside_change(self) -> Change | None:
         """The tables other processes (or another Catalog on the same file)
         changed since this Catalog last looked; None when nothing changed, or

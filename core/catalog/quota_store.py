@@ -84,10 +84,6 @@ def insert_cells(txn: WriteTransaction, cells: list[tuple]) -> None:
     )
 
 
-def plan_classes_in_txn(txn: WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
-    return _dicts(txn.execute("SELECT * FROM quota_plan_classes WHERE plan_id = ? ORDER BY class_id", (plan_id,)))
-
-
 def cells_in_txn(txn: WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
     return _dicts(txn.execute(
         f"SELECT {', '.join(CELL_COLUMNS)} FROM quota_cells WHERE plan_id = ? ORDER BY id", (plan_id,)

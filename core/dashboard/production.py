@@ -15,7 +15,6 @@ days (by the capture-time index).
 from __future__ import annotations
 
 import calendar
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta

@@ -66,10 +66,6 @@ def phash64(grey: np.ndarray) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def hamming(a: int, b: int) -> int:
-    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
-
-
 def analyse(pixels: np.ndarray, bit_depth: int, expected: ScannerExpectation | None) -> Analysis:
     import cv2
 

@@ -25,7 +25,6 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 
 DICOS_TDR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.501.3"
-DICOS_DX_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.501.2.1", "1.2.840.10008.5.1.4.1.1.501.2.2")
 
 
 class DecodeError(Exception):

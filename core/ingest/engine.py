@@ -27,7 +27,6 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessP
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core.catalog.failures import is_catalog_error
 from core.catalog import ingest_store as sql

@@ -156,10 +156,6 @@ def _plan_row(spec: PlanSpec, version: int, based_on: int | None, actor: str) ->
     }
 
 
-def _ref(row: dict[str, Any]) -> PlanRef:
-    return PlanRef(row["id"], row["name"], row["version"], row["status"], row.get("note", ""))
-
-
 def _draft_for_edit(txn: WriteTransaction, name: str, spec: PlanSpec | None) -> tuple[dict[str, Any], bool]:
     """The draft to write into: the latest if it is a draft, else a new version."""
     latest = store.latest_in_txn(txn, name)
