@@ -313,7 +313,7 @@ class Checklist:
             return Outcome(False, f"Tag {code.strip()} not taken: {allowed.why_not[:1].lower()}{allowed.why_not[1:]}",
                            result=cs.ScanResult(False, allowed.why_not, False))
         try:
-            result = cs.scan_barcode(self.lab, session_id, code, self.technician)  # type: ignore[arg-type]
+            result = cs.scan_barcode(self.lab, session_id, code, self.technician, host=self.host)  # type: ignore[arg-type]
         except cs.SessionError as exc:
             return Outcome(False, _sentence(str(exc)), error=exc, result=cs.ScanResult(False, str(exc), False))
         if not result.accepted:
@@ -323,37 +323,37 @@ class Checklist:
         return Outcome(True, f"{code.strip()} ok: {done}.", changed=True, result=result)
 
     def skip(self, session_id: int | None, reason: str, note: str = "") -> Outcome:
-        return self._do(session_id, "skip", lambda: cs.skip_step(self.lab, session_id, reason, self.technician, note),
+        return self._do(session_id, "skip", lambda: cs.skip_step(self.lab, session_id, reason, self.technician, note, host=self.host),
                         lambda _: f"Step skipped ({cs.SKIP_REASONS.get(reason, reason)}).")
 
     def flag(self, session_id: int | None, text: str) -> Outcome:
         if not text.strip():
             return Outcome(False, "Nothing flagged: say what the problem is.")
-        return self._do(session_id, "flag", lambda: cs.flag_step(self.lab, session_id, text, self.technician),
+        return self._do(session_id, "flag", lambda: cs.flag_step(self.lab, session_id, text, self.technician, host=self.host),
                         lambda _: f"Flagged: {text.strip()}.")
 
     def take_waiting(self, session_id: int | None) -> Outcome:
-        return self._do(session_id, "take_waiting", lambda: cs.assign_waiting(self.lab, session_id, self.technician),
+        return self._do(session_id, "take_waiting", lambda: cs.assign_waiting(self.lab, session_id, self.technician, host=self.host),
                         lambda ids: f"{len(ids)} waiting image(s) joined this step.")
 
     def retake(self, session_id: int | None, image_id: int | None = None) -> Outcome:
         """F6: the current step's selected (or newest) image; never another step's."""
         return self._do(session_id, "retake",
-                        lambda: cs.retake_current(self.lab, session_id, self.technician, image_id),
+                        lambda: cs.retake_current(self.lab, session_id, self.technician, image_id, host=self.host),
                         lambda img: f"Image #{img} set aside; this step takes one more.")
 
     def retake_image(self, session_id: int | None, image_id: int) -> Outcome:
         """An image chosen by name (right-click), of any step of the session."""
-        return self._do(session_id, "move", lambda: cs.retake_image(self.lab, session_id, image_id, self.technician),
+        return self._do(session_id, "move", lambda: cs.retake_image(self.lab, session_id, image_id, self.technician, host=self.host),
                         lambda _: f"Image #{image_id} set aside; its step takes one more.")
 
     def move(self, session_id: int | None, image_id: int, step_id: int | None) -> Outcome:
         return self._do(session_id, "move",
-                        lambda: cs.reassign_image(self.lab, session_id, image_id, step_id, self.technician),
+                        lambda: cs.reassign_image(self.lab, session_id, image_id, step_id, self.technician, host=self.host),
                         lambda _: f"Image #{image_id} moved.")
 
     def undo(self, session_id: int | None) -> Outcome:
-        return self._do(session_id, "undo", lambda: cs.undo_last(self.lab, session_id, self.technician),
+        return self._do(session_id, "undo", lambda: cs.undo_last(self.lab, session_id, self.technician, host=self.host),
                         lambda text: f"Undone: {text}.")
 
     def release(self, session_id: int | None) -> Outcome:
@@ -362,5 +362,5 @@ class Checklist:
                         lambda _: f"Left session #{session_id}; it stays open for anyone to resume.")
 
     def close(self, session_id: int | None) -> Outcome:
-        return self._do(session_id, "close", lambda: cs.close_session(self.lab, session_id, self.technician),
+        return self._do(session_id, "close", lambda: cs.close_session(self.lab, session_id, self.technician, host=self.host),
                         lambda counts: f"Session #{session_id} closed.")

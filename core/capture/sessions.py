@@ -306,10 +306,10 @@ def release_session(lab: Lab, session_id: int, technician: str, *, host: str | N
             txn.audit("release", "capture_session", session_id, {"held_by": technician}, None)
 
 
-def close_session(lab: Lab, session_id: int, technician: str) -> dict[str, int]:
+def close_session(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> dict[str, int]:
     """Close a session; steps not done stay pending (the next plan plans them again)."""
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         active = sql.active_step_id(txn, session_id)
         if active is not None:
             sql.update_step(txn, active, status="pending", **UNCONFIRMED)
@@ -320,7 +320,9 @@ def close_session(lab: Lab, session_id: int, technician: str) -> dict[str, int]:
     return counts
 
 
-def _require_holder(txn: WriteTransaction, session_id: int, technician: str) -> dict[str, Any]:
+def _require_holder(txn: WriteTransaction, session_id: int, technician: str, host: str | None = None) -> dict[str, Any]:
+    """The session, if ``technician`` holds it (at workstation ``host``, when given: a
+    session is run from one station at a time, even by the same person)."""
     row = sql.session(txn, session_id)
     if row is None:
         raise UnknownNameError(f"no capture session #{session_id}")
@@ -329,6 +331,9 @@ def _require_holder(txn: WriteTransaction, session_id: int, technician: str) -> 
     if row["held_by"] != technician:
         who = f"run by {row['held_by']}" if row["held_by"] else "not started by you"
         raise SessionBusyError(f"session #{session_id} is {who}; start or resume it first")
+    if host is not None and row["held_host"] != host:
+        raise SessionBusyError(f"session #{session_id} is run by {technician} at {row['held_host']}, not at {host}; "
+                               "release it there, or take it over here once that station has been silent")
     return row
 
 
@@ -348,11 +353,11 @@ def _expected(step: dict[str, Any], kind: str) -> str:
     return f"item {step['item']} ({step['class_name']})"
 
 
-def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanResult:
+def scan_barcode(lab: Lab, session_id: int, code: str, technician: str, *, host: str | None = None) -> ScanResult:
     """A tag scanned (or typed) at the station: confirms the active step's bag or item, or is refused."""
     code = code.strip()
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         st = _active(txn, session_id)
         found = sql.object_by_barcode(txn, code) if code else None
         needed = tags_needed(st)
@@ -393,7 +398,7 @@ def scan_barcode(lab: Lab, session_id: int, code: str, technician: str) -> ScanR
     return ScanResult(True, message, confirmed)
 
 
-def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str = "") -> int | None:
+def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str = "", *, host: str | None = None) -> int | None:
     """Skip the active step with a reason; returns the step that is active now."""
     if reason not in SKIP_REASONS:
         raise SessionError(f"unknown skip reason '{reason}' (use {', '.join(SKIP_REASONS)})")
@@ -401,7 +406,7 @@ def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str
         raise SessionError("say why the step is skipped")
     text = SKIP_REASONS[reason] + (f": {note.strip()}" if note.strip() else "")
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         st = _active(txn, session_id)
         sql.update_step(txn, st["id"], status="skipped", skip_reason=text)
         # The skipped step's bag (and item) may stay on the belt for the next step.
@@ -411,12 +416,12 @@ def skip_step(lab: Lab, session_id: int, reason: str, technician: str, note: str
     return nxt
 
 
-def flag_step(lab: Lab, session_id: int, reason: str, technician: str, step_id: int | None = None) -> None:
+def flag_step(lab: Lab, session_id: int, reason: str, technician: str, step_id: int | None = None, *, host: str | None = None) -> None:
     """Note a problem on a step (the active one by default) without leaving it."""
     if not reason.strip():
         raise SessionError("say what the problem is")
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         st = sql.step(txn, step_id) if step_id else _active(txn, session_id)
         if st is None or st["session_id"] != session_id:
             raise UnknownNameError(f"no step #{step_id} in session #{session_id}")
@@ -468,10 +473,10 @@ def _session_image(txn: WriteTransaction, session_id: int, image_id: int) -> dic
     return image
 
 
-def retake_image(lab: Lab, session_id: int, image_id: int, technician: str) -> None:
+def retake_image(lab: Lab, session_id: int, image_id: int, technician: str, *, host: str | None = None) -> None:
     """Set an image aside (kept, marked 'retake', not counted) so its step takes one more."""
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         _retake(txn, session_id, image_id)
 
 
@@ -487,14 +492,14 @@ def _retake(txn: WriteTransaction, session_id: int, image_id: int) -> None:
               {"image_id": image_id, "step_id": image["step_id"]})
 
 
-def retake_current(lab: Lab, session_id: int, technician: str, image_id: int | None = None) -> int:
+def retake_current(lab: Lab, session_id: int, technician: str, image_id: int | None = None, *, host: str | None = None) -> int:
     """F6: set aside ``image_id``, or the newest usable image, of the active step; returns the image.
 
     Acts on the current step only: an image of another step is retaken by name
     (:func:`retake_image`), never by moving the checklist back.
     """
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         step_id = sql.active_step_id(txn, session_id)
         if step_id is None:
             raise NothingToRetakeError("nothing to retake: every step of this session is finished")
@@ -514,10 +519,10 @@ def retake_current(lab: Lab, session_id: int, technician: str, image_id: int | N
     return image_id
 
 
-def reassign_image(lab: Lab, session_id: int, image_id: int, step_id: int | None, technician: str) -> None:
+def reassign_image(lab: Lab, session_id: int, image_id: int, step_id: int | None, technician: str, *, host: str | None = None) -> None:
     """Move an image to another step of this session (or to none: unassigned)."""
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         image = _session_image(txn, session_id, image_id)
         _move(txn, image, step_id, technician, session_id)
         txn.audit("reassign", "capture_session", session_id, {"step_id": image["step_id"]},
@@ -537,10 +542,10 @@ def _move(txn: WriteTransaction, image: dict[str, Any], step_id: int | None, tec
         _complete_if_full(txn, target["id"])
 
 
-def assign_waiting(lab: Lab, session_id: int, technician: str) -> list[int]:
+def assign_waiting(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> list[int]:
     """Give the confirmed active step the images that arrived before its tags were scanned (up to its count)."""
     with lab.catalog.write(technician) as txn:
-        row = _require_holder(txn, session_id, technician)
+        row = _require_holder(txn, session_id, technician, host)
         st = _active(txn, session_id)
         if st["confirmed_at"] is None:
             raise SessionError("scan the step's tags first: the images get this step's bag and item")
@@ -553,10 +558,10 @@ def assign_waiting(lab: Lab, session_id: int, technician: str) -> list[int]:
     return ids
 
 
-def undo_last(lab: Lab, session_id: int, technician: str) -> str:
+def undo_last(lab: Lab, session_id: int, technician: str, *, host: str | None = None) -> str:
     """Undo the newest scan, skip, flag, retake, reassign or assignment not undone yet; returns what was undone."""
     with lab.catalog.write(technician) as txn:
-        _require_holder(txn, session_id, technician)
+        _require_holder(txn, session_id, technician, host)
         undone = {json.loads(a or "{}").get("undoes") for _, _, a in sql.session_actions(txn, session_id, ("undo",))}
         entry = next((e for e in sql.session_actions(txn, session_id, UNDOABLE) if e[0] not in undone), None)
         if entry is None:

@@ -337,3 +337,22 @@ def test_two_processes_at_two_stations_never_both_hold_a_session(demo_lab):
     assert (row["held_by"], row["held_host"]) == ("bo", loser)
     with pytest.raises(cs.HoldLostError, match="now run by bo"):
         cs.heartbeat(lab, sid, "tech", host=holder)
+
+
+def test_the_same_technician_at_another_station_cannot_act_on_a_held_session(running):
+    lab, sid = running
+    step = active(lab, sid)
+    actions = [
+        lambda host: cs.scan_barcode(lab, sid, step["bag"], "ana", host=host),
+        lambda host: cs.skip_step(lab, sid, "item_missing", "ana", host=host),
+        lambda host: cs.flag_step(lab, sid, "belt jammed", "ana", host=host),
+        lambda host: cs.assign_waiting(lab, sid, "ana", host=host),
+        lambda host: cs.retake_current(lab, sid, "ana", host=host),
+        lambda host: cs.undo_last(lab, sid, "ana", host=host),
+        lambda host: cs.close_session(lab, sid, "ana", host=host),
+    ]
+    for act in actions:
+        with pytest.raises(cs.SessionBusyError, match="at bench-1, not at bench-2"):
+            act("bench-2")
+    assert active(lab, sid)["bag_scanned_at"] is None  # nothing happened
+    assert cs.scan_barcode(lab, sid, step["bag"], "ana", host="bench-1").accepted  # the holding station may
