@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.cli.common import Common, open_lab
-from core.cli.output import Column, count, decimal, emit, ident, percent, say, words, yes
+from core.cli.output import Column, count, emit, ident, percent, say, words, yes
 
 # The heatmap's first two columns are its two dimensions, named as the user chose them.
 DIMENSION_LABELS = {"class": "Class", "luggage_type": "Luggage type", "clutter": "Clutter",
@@ -39,9 +39,9 @@ CLASS_COLUMNS = (
     Column("ratio", "Ratio", ratio, right=True),
     Column("ratio_step", "Step", step, right=True),
     Column("detection_rate", "Detection", percent),
-    Column("dr_target", "Target", percent),
+    Column("dr_target", "Detection target", percent),
     Column("false_alarm_rate", "False alarms", percent),
-    Column("far_max", "FA max", percent),
+    Column("far_max", "False alarm max", percent),
     Column("verdict", "Verdict", wrap=True),
     Column("blocks", "Blocks", yes),
 )
@@ -63,7 +63,7 @@ PRODUCTION_COLUMNS = {
     "forecasts": (
         Column("what", "Milestone", wrap=True),
         Column("remaining_images", "Images to go", count),
-        Column("working_days", "Working days", decimal),
+        Column("working_days", "Working days", count),
         Column("eta", "Expected"),
     ),
 }

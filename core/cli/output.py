@@ -119,23 +119,45 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column], out: 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True,
                   header_style="bold" if terminal else "")
     cells = [[column.format(row.get(column.key)) for column in columns] for row in rows]
-    for i, column in enumerate(columns):
+    # A column empty in every row (no step skipped, no KPI result yet) leaves room for the others.
+    shown = [i for i in range(len(columns)) if any(row[i] for row in cells)]
+    labels = _fit_labels([columns[i] for i in shown], [[row[i] for row in cells] for i in shown], width(out))
+    for i, label in zip(shown, labels):
+        column = columns[i]
         if column.justify == "right":
-            # Numbers are never cut; their label wraps to their width instead ("Test\ntarget").
-            widest = max(len(row[i]) for row in cells)
-            table.add_column(Text(_fit_label(column.label, widest), justify="right"), justify="right", no_wrap=True)
+            # Numbers are never cut (their label wrapped instead, see _fit_labels).
+            table.add_column(Text(label, justify="right"), justify="right", no_wrap=True)
         else:
-            # Text gives way when the table is too wide: explanations wrap, names are cut with "…".
-            table.add_column(Text(column.label), overflow="fold" if column.wrap else "ellipsis",
-                             no_wrap=False, min_width=min(len(column.label), 8))
+            # When the table is still too wide, explanations wrap; names (a class, a pose) are cut
+            # with "…" only as a last resort.
+            table.add_column(Text(label), overflow="fold" if column.wrap else "ellipsis",
+                             no_wrap=not column.wrap)
     for row in cells:
-        table.add_row(*(Text(value) for value in row))
+        table.add_row(*(Text(row[i]) for i in shown))
     console.print(table)
 
 
-def _fit_label(label: str, width: int) -> str:
-    """A header on as many lines as it takes to be no wider than its values."""
-    return textwrap.fill(label, max(width, *map(len, label.split()))) if len(label) > width else label
+def _fit_labels(columns: Sequence[Column], values: Sequence[Sequence[str]], room: int) -> list[str]:
+    """Labels put on several lines ("Test\ntarget"), the one that overhangs its
+    values most first, until the table fits ``room`` or no label is wider than
+    its values."""
+    labels = [column.label for column in columns]
+    widest = [max(map(len, v)) for v in values]
+
+    def width_of(label: str) -> int:
+        return max(map(len, label.splitlines()))
+
+    def total() -> int:
+        return sum(max(width_of(label), w) for label, w in zip(labels, widest)) + 2 * (len(labels) - 1)
+
+    while total() > room:
+        overhang = [(width_of(label) - w, i) for i, (label, w) in enumerate(zip(labels, widest))
+                    if width_of(label) > max(w, *map(len, label.split()))]
+        if not overhang:
+            break
+        _, i = max(overhang)
+        labels[i] = textwrap.fill(columns[i].label, max(widest[i], *map(len, columns[i].label.split())))
+    return labels
 
 
 def say(line: str, out: TextIO | None = None) -> None:
