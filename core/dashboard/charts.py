@@ -28,9 +28,16 @@ def _figure(width_mm: float, height_mm: float):
 
 
 def _png(fig) -> bytes:
+    """The chart as an opaque PNG: no alpha channel, so the PDF embeds one
+    image (an alpha channel becomes a second, masking image in a PDF)."""
+    from PIL import Image
+
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=DPI)
-    return out.getvalue()
+    fig.savefig(out, format="png", dpi=DPI, facecolor="white")
+    out.seek(0)
+    rgb = io.BytesIO()
+    Image.open(out).convert("RGB").save(rgb, format="PNG", optimize=True)
+    return rgb.getvalue()
 
 
 def _rgb(name_or_rgb) -> tuple[float, float, float]:
