@@ -32,6 +32,10 @@ def test_init_import_plan_show_status(tmp_path):
     pistol = next(c for c in show["classes"] if c["class_name"] == "pistol")
     assert pistol["required_setups"] == 315 and "Wilson" in pistol["basis"]
     status = json.loads(xlab("quota", "status", "--json", lab=lab).stdout)
+    # the shared options also before the command (with $XLAB_LAB pointing elsewhere)
+    assert json.loads(xlab("--lab", lab, "--json", "quota", "status", lab=tmp_path / "other").stdout) == status
+    table = xlab("--lab", lab, "quota", "status").stdout
+    assert "Test fill" in table and "0.0 %" in table and max(map(len, table.splitlines())) <= 100
     assert status["totals"]["test_done"] == 0 and status["totals"]["test_target"] > 0
     cells = json.loads(xlab("quota", "status", "--cells", "--class", "pistol", "--json", lab=lab).stdout)
     assert sum(c["test_target"] for c in cells) == 315
