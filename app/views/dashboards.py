@@ -525,6 +525,7 @@ class ProductionView(QWidget):
         self.target_box.setGroupSeparatorShown(True)
         self.days_edit = QLineEdit()
         self.days_edit.setMaximumWidth(200)
+        self.days_edit.setMinimumWidth(self.days_edit.fontMetrics().horizontalAdvance("mon,tue,wed,thu,fri,sat") + 16)
         self.days_edit.setToolTip("Working days, e.g. mon,tue,wed,thu,fri")
         apply = QPushButton("Apply")
         apply.clicked.connect(self._apply_settings)
@@ -549,7 +550,8 @@ class ProductionView(QWidget):
         self.empty_text = pg.TextItem("", color=(90, 90, 90), anchor=(0.5, 0.5))
         self.cumulative_plot.addItem(self.empty_text)
         self.daily_plot = pg.PlotWidget(
-            background="w", title="Images per day (blue: working day, grey: not a working day, light: today so far)")
+            background="w", title="Images per day<br><span style='font-size: 8pt'>blue: working day · grey: not a "
+                                  "working day · light: today so far</span>")  # two lines: fits a half-screen chart
         self.daily_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=colours.SERIES["daily"])
         self.daily_plot.addItem(self.daily_bars)
         self.daily_plot.setLabel("left", "images per day")

@@ -123,9 +123,15 @@ class StepReasonDialog(QDialog):
         self.cancel_button.clicked.connect(self.reject)
         layout.addWidget(buttons)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        # The focus starts off the text field, so a scanned tag types nowhere.
-        first = self.reasons.buttons()[0] if self.reasons.buttons() else None
-        (first or self.note).setFocus()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """With reasons, the focus starts on the dialog itself, not on a reason (a
+        space would pick it), a button (a space would press it) or the note: a
+        scanned tag types nowhere and its Enter only shows the hint; Tab reaches the
+        rest. Without, it starts in the note, where a tag is seen and Enter confirms nothing."""
+        super().showEvent(event)
+        (self if self.reasons.buttons() else self.note).setFocus()
 
     @property
     def reason(self) -> str | None:

@@ -303,8 +303,9 @@ def test_a_scanned_tag_and_enter_never_skip_or_flag(qtbot, today, demo_lab):
     dialog = open_dialog(Qt.Key.Key_F2)
     radios = dialog.findChildren(QRadioButton)
     assert [r.text() for r in radios] == list(cs.SKIP_REASONS.values()) and not any(r.isChecked() for r in radios)
-    scanner_types(dialog, step["bag"])
+    scanner_types(dialog, f"{step['bag']} 1")  # a space in a tag must not pick a reason either
     assert dialog.isVisible() and dialog.hint.text() == "Pick a reason first."
+    assert not any(r.isChecked() for r in radios) and dialog.note.text() == ""
     # a reason picked, Enter still does not confirm: only the button does
     radios[1].click()
     qtbot.keyClick(dialog.note, Qt.Key.Key_Return)
