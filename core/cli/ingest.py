@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from core.cli.common import Common, open_lab
 from core.cli.output import Column, count, emit, ident, when, words
-from core.cli.progress import drive
+from core.cli.progress import StatusLine, drive
 from core.errors import XLabError
 
 TOTALS_COLUMNS = (
@@ -32,13 +31,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     with open_lab(args) as lab:
         ingest_logging(lab)
         totals: dict[str, int] = {}
-        # One status line rewritten in place, on stderr: stdout keeps the totals (or JSON).
-        for step in import_paths(lab, args.paths, scanner=args.scanner, workers=args.workers):
-            totals = step.totals
-            if not args.quiet:
-                print(f"\r[{step.done}/{step.total}] {step.message}", end="", flush=True, file=sys.stderr)
-        if not args.quiet:
-            print(file=sys.stderr)
+        # Progress on stderr: stdout keeps the totals (or JSON).
+        status = StatusLine(args.quiet)
+        try:
+            for step in import_paths(lab, args.paths, scanner=args.scanner, workers=args.workers):
+                totals = step.totals
+                status.update(f"[{step.done}/{step.total}] {step.message}")
+        finally:
+            status.close()
     emit(args, totals, [{"outcome": k, "files": v} for k, v in sorted(totals.items())], TOTALS_COLUMNS)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -50,6 +51,41 @@ def drive_to_result(progress: Iterator[Progress], quiet: bool = False) -> Any:
         progress.close()
         print(f"stopped after {done}", file=sys.stderr)
         raise
+
+
+class StatusLine:
+    """A progress line on stderr: rewritten in place on a terminal; into a pipe
+    or log, a plain line at most once a second (and the last one), so a log of
+    a million-file import stays readable."""
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.terminal = not quiet and self.stream.isatty()
+        self._last_print = 0.0
+        self._pending = ""
+
+    def update(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.terminal:
+            print(f"\r{text}\x1b[K", end="", flush=True, file=self.stream)
+            return
+        self._pending = text
+        if time.monotonic() - self._last_print >= 1.0:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            print(self._pending, flush=True, file=self.stream)
+            self._pending = ""
+            self._last_print = time.monotonic()
+
+    def close(self) -> None:
+        if self.terminal:
+            print(file=self.stream)
+        elif not self.quiet:
+            self._flush()
 
 
 def stop_on_sigterm() -> None:

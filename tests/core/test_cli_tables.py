@@ -202,3 +202,18 @@ def test_a_simple_command_imports_only_its_area():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "['core.cli.common', 'core.cli.lab', 'core.cli.main', 'core.cli.output', " \
                                    "'core.cli.progress']"
+
+
+def test_progress_into_a_pipe_is_plain_lines_at_most_once_a_second():
+    import io
+
+    from core.cli.progress import StatusLine
+
+    log = io.StringIO()
+    status = StatusLine(stream=log)
+    for n in range(1, 1001):
+        status.update(f"[{n}/1000] file {n}")
+    status.close()
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "[1/1000] file 1" and lines[-1] == "[1000/1000] file 1000"
+    assert len(lines) < 10 and "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
