@@ -143,6 +143,7 @@ def cmd_session_action(args: argparse.Namespace) -> int:
     from core.capture import sessions as cs
 
     who = _technician(args)
+    here = cs.host_name()  # this workstation: a held session is run from its station only
     with open_lab(args) as lab:
         action = args.session_action
         if action == "start":
@@ -151,31 +152,31 @@ def cmd_session_action(args: argparse.Namespace) -> int:
             where = f"step {active['position']}" if active else "no step left"
             print(f"session #{args.id} started by {who}; at {where}")
         elif action == "scan":
-            result = cs.scan_barcode(lab, args.id, args.barcode, who)
+            result = cs.scan_barcode(lab, args.id, args.barcode, who, host=here)
             print(result.message)
             return 0 if result.accepted else 3
         elif action == "skip":
-            nxt = cs.skip_step(lab, args.id, args.reason, who, args.note or "")
+            nxt = cs.skip_step(lab, args.id, args.reason, who, args.note or "", host=here)
             print(f"skipped; now at step #{nxt}" if nxt else "skipped; no step left")
         elif action == "flag":
-            cs.flag_step(lab, args.id, args.text, who, args.step)
+            cs.flag_step(lab, args.id, args.text, who, args.step, host=here)
             print("flagged")
         elif action == "retake":
-            cs.retake_image(lab, args.id, args.image, who)
+            cs.retake_image(lab, args.id, args.image, who, host=here)
             print(f"image #{args.image} set aside for a retake")
         elif action == "reassign":
-            cs.reassign_image(lab, args.id, args.image, args.step, who)
+            cs.reassign_image(lab, args.id, args.image, args.step, who, host=here)
             print(f"image #{args.image} moved to {'step #' + str(args.step) if args.step else 'no step'}")
         elif action == "assign-waiting":
-            ids = cs.assign_waiting(lab, args.id, who)
+            ids = cs.assign_waiting(lab, args.id, who, host=here)
             print(f"{len(ids)} image(s) joined the active step")
         elif action == "undo":
-            print(f"undone: {cs.undo_last(lab, args.id, who)}")
+            print(f"undone: {cs.undo_last(lab, args.id, who, host=here)}")
         elif action == "release":
             cs.release_session(lab, args.id, who)
             print(f"session #{args.id} released")
         elif action == "close":
-            counts = cs.close_session(lab, args.id, who)
+            counts = cs.close_session(lab, args.id, who, host=here)
             print("closed: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return 0
 

@@ -356,3 +356,14 @@ def test_the_same_technician_at_another_station_cannot_act_on_a_held_session(run
             act("bench-2")
     assert active(lab, sid)["bag_scanned_at"] is None  # nothing happened
     assert cs.scan_barcode(lab, sid, step["bag"], "ana", host="bench-1").accepted  # the holding station may
+
+
+def test_xlab_at_another_workstation_cannot_act_on_a_session_held_elsewhere(running):
+    lab, sid = running  # ana holds it at bench-1
+    tag = active(lab, sid)["bag"]
+    proc = _xlab(str(lab.paths.root), "scan", str(sid), tag, "--technician", "ana", workstation="bench-2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "at bench-1, not at bench-2" in err and "Traceback" not in err
+    proc = _xlab(str(lab.paths.root), "scan", str(sid), tag, "--technician", "ana", workstation="bench-1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
