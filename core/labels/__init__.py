@@ -1,0 +1,1 @@
+"""Annotations: the neutral label model, file formats, and (elsewhere) their catalog side."""
