@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListView,
@@ -83,47 +82,81 @@ class ScanField(QLineEdit):
         return super().event(event)
 
 
-class StepReasonDialog(QDialog):
+class ScannerSafeDialog(QDialog):
+    """A dialog a USB barcode scanner cannot confirm. The scanner types a tag and
+    Enter into whatever has the focus, so Enter never confirms here: it only says
+    what is missing, and only a click on the confirm button (or Alt + its letter)
+    does it. Subclasses add their fields and say what is missing and what to emit."""
+
+    def __init__(self, parent: QWidget | None, title: str, prompt: str, confirm_label: str):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.body = QVBoxLayout(self)
+        self.body.addWidget(QLabel(prompt))
+        self.hint = QLabel("")
+        self.hint.setStyleSheet("color: #b71c1c; font-weight: bold;")
+        self.buttons = QDialogButtonBox()
+        self.confirm_button = self.buttons.addButton(confirm_label, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        for button in (self.confirm_button, self.cancel_button):
+            button.setAutoDefault(False)
+            button.setDefault(False)
+        self.confirm_button.clicked.connect(self._confirm)
+        self.cancel_button.clicked.connect(self.reject)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def finish_layout(self) -> None:
+        """Call once the subclass has added its fields."""
+        self.body.addWidget(self.hint)
+        self.body.addWidget(self.buttons)
+
+    def _missing(self) -> str:
+        return ""
+
+    def _emit(self) -> None:
+        raise NotImplementedError
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            missing = self._missing()
+            self.hint.setText(missing or f"Enter does not confirm: click '{self.confirm_button.text().replace('&', '')}'.")
+            QApplication.beep()
+            return
+        super().keyPressEvent(event)
+
+    def _confirm(self) -> None:
+        missing = self._missing()
+        if missing:
+            self.hint.setText(missing)
+            return
+        self._emit()
+        self.accept()
+
+
+class StepReasonDialog(ScannerSafeDialog):
     """Why a step is skipped or flagged: a reason picked from ``reasons`` (none
-    preselected) and/or a note. A USB barcode scanner types a tag and Enter into
-    whatever has the focus, so Enter never confirms here: it only says what is
-    missing, and only a click on the confirm button (or Alt + its letter) does it.
-    ``confirmed(reason_code, note)`` is emitted then; Cancel and Esc change nothing."""
+    preselected) and/or a note. ``confirmed(reason_code, note)`` is emitted on
+    confirmation; Cancel and Esc change nothing."""
 
     confirmed = Signal(str, str)
 
     def __init__(self, parent: QWidget | None, title: str, prompt: str, confirm_label: str,
                  reasons: dict[str, str] | None = None, note_label: str = "", note_required: bool = False):
-        super().__init__(parent)
-        self.setWindowTitle(title)
+        super().__init__(parent, title, prompt, confirm_label)
         self._note_required = note_required
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(prompt))
         self.reasons = QButtonGroup(self)
         self.reasons.setExclusive(True)
         for code, label in (reasons or {}).items():
             radio = QRadioButton(label)
             radio.setProperty("reason", code)
             self.reasons.addButton(radio)
-            layout.addWidget(radio)
+            self.body.addWidget(radio)
         self.note = QLineEdit()
         if note_label:
-            layout.addWidget(QLabel(note_label))
-        layout.addWidget(self.note)
-        self.hint = QLabel("")
-        self.hint.setStyleSheet("color: #b71c1c; font-weight: bold;")
-        layout.addWidget(self.hint)
-        buttons = QDialogButtonBox()
-        self.confirm_button = buttons.addButton(confirm_label, QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        for button in (self.confirm_button, self.cancel_button):
-            button.setAutoDefault(False)
-            button.setDefault(False)
-        self.confirm_button.clicked.connect(self._confirm)
-        self.cancel_button.clicked.connect(self.reject)
-        layout.addWidget(buttons)
-        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self.body.addWidget(QLabel(note_label))
+        self.body.addWidget(self.note)
+        self.finish_layout()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         """With reasons, the focus starts on the dialog itself, not on a reason (a
@@ -145,21 +178,33 @@ class StepReasonDialog(QDialog):
             return "Say what the problem is first."
         return ""
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            missing = self._missing()
-            self.hint.setText(missing or f"Enter does not confirm: click '{self.confirm_button.text().replace('&', '')}'.")
-            QApplication.beep()
-            return
-        super().keyPressEvent(event)
-
-    def _confirm(self) -> None:
-        missing = self._missing()
-        if missing:
-            self.hint.setText(missing)
-            return
+    def _emit(self) -> None:
         self.confirmed.emit(self.reason or "", self.note.text())
-        self.accept()
+
+
+class MoveImageDialog(ScannerSafeDialog):
+    """Which step an image moves to (none preselected); ``chosen(index)`` is the
+    row picked: 0 for "no step", else the step's place in ``choices``."""
+
+    chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None, image_id: int, choices: list[str]):
+        super().__init__(parent, "Move image", f"Move image #{image_id} to:", "&Move image")
+        self.steps = QListWidget()
+        self.steps.addItems(choices)
+        self.steps.setCurrentRow(-1)
+        self.body.addWidget(self.steps)
+        self.finish_layout()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.setFocus()  # a scanned tag types nowhere; the list is clicked or reached with Tab
+
+    def _missing(self) -> str:
+        return "" if self.steps.selectedItems() else "Pick a step first."
+
+    def _emit(self) -> None:
+        self.chosen.emit(self.steps.currentRow())
 
 
 @dataclass(frozen=True)
@@ -774,7 +819,7 @@ class TodayChecklistView(AreaView):
             return
         self._act(lambda c, sid: c.retake_image(sid, image["id"]))
 
-    def _move_selected(self) -> None:
+    def _move_selected(self) -> "MoveImageDialog | None":
         image = self._selected_image()
         view = self._snapshot.view if self._snapshot else None
         if image is None or view is None:
@@ -782,10 +827,11 @@ class TodayChecklistView(AreaView):
             return
         choices = ["(no step: unassigned)"] + [
             f"{st['position']}. {st['bag']} · {st['item'] or 'clean'} · {st['pose'] or '—'}" for st in view.steps]
-        choice, ok = QInputDialog.getItem(self, "Move image", f"Move image #{image['id']} to:", choices, 0, False)
-        if ok:
-            index = choices.index(choice)
-            self.move(image["id"], None if index == 0 else view.steps[index - 1]["id"])
+        dialog = MoveImageDialog(self, image["id"], choices)
+        steps = [st["id"] for st in view.steps]
+        dialog.chosen.connect(lambda index: self.move(image["id"], None if index == 0 else steps[index - 1]))
+        dialog.open()
+        return dialog
 
     def move(self, image_id: int, step_id: int | None) -> None:
         self._act(lambda c, sid: c.move(sid, image_id, step_id))

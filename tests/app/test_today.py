@@ -348,3 +348,27 @@ def test_ctrl_p_saves_the_checklist_where_asked_and_says_where(qtbot, today, doc
     assert target.read_bytes().startswith(b"%PDF")
     assert message.informativeText() == str(target.resolve()) and view.feedback.text() == f"Checklist saved: {target}"
     assert settings.value("save_folders/checklists") == str(target.parent.resolve())
+
+
+def test_the_move_image_dialog_cannot_be_confirmed_by_a_scanner(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from app.views.today import MoveImageDialog
+
+    dialog = MoveImageDialog(None, 7, ["(no step: unassigned)", "1. BG-1 · TI-1 · flat", "2. BG-1 · TI-2 · flat"])
+    qtbot.addWidget(dialog)
+    picked = []
+    dialog.chosen.connect(picked.append)
+    dialog.show()
+    dialog.activateWindow()  # what the desktop does for a new dialog (offscreen Qt has no window manager)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None
+                    and QApplication.focusWidget().window() is dialog, timeout=5_000)
+    target = QApplication.focusWidget()
+    qtbot.keyClicks(target, "BG-0009")
+    qtbot.keyClick(target, Qt.Key.Key_Return)  # what a USB barcode scanner types
+    assert dialog.isVisible() and dialog.hint.text() == "Pick a step first." and picked == []
+    dialog.steps.setCurrentRow(2)
+    qtbot.keyClick(dialog.steps, Qt.Key.Key_Return)
+    assert dialog.isVisible() and "Enter does not confirm" in dialog.hint.text() and picked == []
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert picked == [2] and not dialog.isVisible()
