@@ -65,25 +65,8 @@ def read(path: Path, *, empty_is_negative: bool = True) -> ReadResult:
     return col.result(out, categories)
 
 
-def _load_json(path: Path, col: Collector):
-    if not col.check_size(path):
-        return None
-    try:
-        with open(path, "rb") as f:
-            return json.loads(f.read())
-    except OSError as e:
-        col.fatal(path, "", f"cannot read: {e.strerror or e}")
-    except UnicodeDecodeError:
-        col.fatal(path, "", "not UTF-8 text")
-    except json.JSONDecodeError as e:
-        col.fatal(path, f"line {e.lineno}", f"not valid JSON ({e.msg})")
-    except (RecursionError, ValueError) as e:
-        col.fatal(path, "", f"not valid JSON ({e})")
-    return None
-
-
 def _read_file(path: Path, col: Collector, images: dict[str, dict], categories: list[str]) -> None:
-    doc = _load_json(path, col)
+    doc = col.load_json(path)
     if doc is None:
         return
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):

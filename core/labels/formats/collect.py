@@ -106,6 +106,25 @@ class Collector:
             return False
         return True
 
+    def load_json(self, path: Path):
+        """The parsed JSON document at ``path``, or None (with a fatal problem)."""
+        import json
+
+        if not self.check_size(path):
+            return None
+        try:
+            with open(path, "rb") as f:
+                return json.loads(f.read())
+        except OSError as e:
+            self.fatal(path, "", f"cannot read: {e.strerror or e}")
+        except UnicodeDecodeError:
+            self.fatal(path, "", "not UTF-8 text")
+        except json.JSONDecodeError as e:
+            self.fatal(path, f"line {e.lineno}", f"not valid JSON ({e.msg})")
+        except (RecursionError, ValueError) as e:
+            self.fatal(path, "", f"not valid JSON ({e})")
+        return None
+
     def box(self, file, where: str, label: str, x0: float, y0: float, x1: float, y1: float,
             width: int | None, height: int | None, **flags) -> LabelBox | None:
         """A box from corner coordinates, clipped to the image when its size is
