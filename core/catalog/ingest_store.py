@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.catalog import label_store
 from core.catalog.db import Catalog, WriteTransaction, utc_now
 
 
@@ -134,23 +135,37 @@ def insert_report(txn: WriteTransaction, sha: str, store_path: str, uid: str, gr
 
 
 def link_reports(txn: WriteTransaction, class_ids: dict[str, int]) -> int:
-    """Turn boxes of reports whose image has arrived into annotations; returns how many."""
+    """Turn boxes of reports whose image has arrived into annotation revisions; returns how many.
+
+    A report marked ground truth (a lab's reference, the simulator's) gives
+    source ``ground_truth``; any other came from the scanner's detector
+    (``scanner_report``). Boxes a report cannot place (corners in the wrong
+    order) are left in the report's ``boxes_json``, not made into labels.
+    """
     pending = txn.execute(
-        """SELECT r.id, i.id, r.boxes_json FROM dicos_reports r
+        """SELECT r.id, i.id, r.boxes_json, r.ground_truth FROM dicos_reports r
            JOIN images i ON i.sop_instance_uid = r.referenced_uid
            WHERE r.image_id IS NULL"""
     ).fetchall()
-    made = 0
-    for report_id, image_id, boxes_json in pending:
+    rows = []
+    for report_id, image_id, boxes_json, ground_truth in pending:
         for box in json.loads(boxes_json):
-            txn.execute(
-                "INSERT INTO annotations (image_id, class_id, label, x0, y0, x1, y1, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'tdr', ?)",
-                (image_id, class_ids.get(box["label"]), box["label"], box["x0"], box["y0"], box["x1"], box["y1"], utc_now()),
-            )
-            made += 1
+            if not (box["x1"] > box["x0"] and box["y1"] > box["y0"]):
+                continue
+            rows.append({"image_id": image_id, "class_id": class_ids.get(box["label"]), "label": box["label"],
+                         "x0": box["x0"], "y0": box["y0"], "x1": box["x1"], "y1": box["y1"],
+                         "source": "ground_truth" if ground_truth else "scanner_report", "qa_state": "unreviewed",
+                         "iscrowd": 0, "difficult": 0, "truncated": 0, "rotation": 0.0, "deleted": 0,
+                         "note": f"DICOS report {report_id}"})
         txn.execute("UPDATE dicos_reports SET image_id = ? WHERE id = ?", (image_id, report_id))
-    return made
+    if rows:
+        first_id = label_store.reserve_annotation_ids(txn, len(rows))
+        first_seq = label_store.reserve_seqs(txn, len(rows))
+        now = utc_now()
+        for n, row in enumerate(rows):
+            row.update(annotation_id=first_id + n, seq=first_seq + n, actor=txn.actor, created_at=now)
+        label_store.insert_revisions(txn, rows)
+    return len(rows)
 
 
 def phash_table(catalog: Catalog) -> list[tuple[int, int, str | None]]:

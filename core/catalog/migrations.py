@@ -612,3 +612,300 @@ def m0006(db: Database) -> None:
             ),
         ],
     )
+
+
+# Box columns shared by an annotation's revisions and its current row.
+_BOX_COLUMNS = ("image_id, class_id, label, x0, y0, x1, y1, iscrowd, difficult, truncated, score, rotation, "
+                "source, qa_state, deleted")
+_LABEL_SOURCES = "('scanner_report', 'ground_truth', 'import', 'manual', 'model')"
+_QA_STATES = "('unreviewed', 'accepted', 'rejected', 'corrected')"
+
+
+def _box_counts(row: str, delta: int) -> list[str]:
+    """Statements (for a trigger body) adding ``delta`` of annotation ``row`` to the label counters."""
+    sign = "+" if delta > 0 else "-"
+    return [
+        f"""INSERT INTO label_class_counts (class_key, qa_state, boxes)
+            SELECT IFNULL({row}.class_id, 0), {row}.qa_state, {delta} WHERE {row}.deleted = 0
+            ON CONFLICT (class_key, qa_state) DO UPDATE SET boxes = boxes {sign} 1""",
+        f"""DELETE FROM label_class_counts
+            WHERE class_key = IFNULL({row}.class_id, 0) AND qa_state = {row}.qa_state AND boxes = 0""",
+        f"""INSERT INTO label_image_counts (image_id, boxes)
+            SELECT {row}.image_id, {delta} WHERE {row}.deleted = 0 AND {row}.qa_state != 'rejected'
+            ON CONFLICT (image_id) DO UPDATE SET boxes = boxes {sign} 1""",
+        f"DELETE FROM label_image_counts WHERE image_id = {row}.image_id AND boxes = 0",
+    ]
+
+
+def _clean_bag_label(row: str, negative: int) -> str:
+    """Statements that record image ``row`` as a labelled negative (1) or no longer one (0),
+    taking the next value of the label clock."""
+    return f"""
+        INSERT INTO image_label_revisions (image_id, negative, source, actor, created_at, seq)
+        SELECT {row}.id, {negative}, 'ground_truth', IFNULL({row}.technician, 'capture'),
+               strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), (SELECT seq + 1 FROM label_clock);
+        UPDATE label_clock SET seq = seq + 1;
+    """
+
+
+@migration("0007_labels")
+def m0007(db: Database) -> None:
+    # The model is documented in core/catalog/label_store.py.
+    _run(
+        db,
+        [
+            # The 0002 table had one row per box, edited in place; its rows
+            # become each box's first revision below. Renamed first: a rename
+            # rewrites the triggers that name a table, and the new ones below
+            # must name the new table.
+            "ALTER TABLE annotations RENAME TO annotations_0002",
+            "DROP INDEX annotations_image",
+            # One global, increasing number stamps every label change (box or
+            # negative); the labels "as of" a moment are the latest revisions
+            # at or below its number.
+            "CREATE TABLE label_clock (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)",
+            "INSERT INTO label_clock (id, seq) VALUES (1, 0)",
+            # Each label import: what was read, from where, and what it made.
+            """CREATE TABLE label_imports (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                format TEXT NOT NULL,
+                path TEXT NOT NULL,
+                source TEXT NOT NULL,
+                images_dir TEXT,
+                counts_json TEXT NOT NULL,
+                problems_json TEXT NOT NULL DEFAULT '[]')""",
+            # Boxes never change in place: every change is a new revision.
+            f"""CREATE TABLE annotation_revisions (
+                id INTEGER PRIMARY KEY,
+                annotation_id INTEGER NOT NULL,
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                class_id INTEGER REFERENCES threat_classes(id),
+                label TEXT NOT NULL DEFAULT '',
+                x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+                iscrowd INTEGER NOT NULL DEFAULT 0 CHECK (iscrowd IN (0, 1)),
+                difficult INTEGER NOT NULL DEFAULT 0 CHECK (difficult IN (0, 1)),
+                truncated INTEGER NOT NULL DEFAULT 0 CHECK (truncated IN (0, 1)),
+                score REAL,
+                rotation REAL NOT NULL DEFAULT 0,
+                source TEXT NOT NULL CHECK (source IN {_LABEL_SOURCES}),
+                qa_state TEXT NOT NULL DEFAULT 'unreviewed' CHECK (qa_state IN {_QA_STATES}),
+                deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                seq INTEGER NOT NULL UNIQUE,
+                import_id INTEGER REFERENCES label_imports(id),
+                note TEXT NOT NULL DEFAULT '',
+                CHECK (x1 > x0 AND y1 > y0))""",
+            "CREATE INDEX annotation_revisions_box ON annotation_revisions(annotation_id, seq)",
+            "CREATE INDEX annotation_revisions_image ON annotation_revisions(image_id, seq)",
+            _forbid("annotation_revisions_no_update", "UPDATE", "annotation_revisions", "",
+                    "annotation revisions are append-only; record a new revision instead"),
+            _forbid("annotation_revisions_no_delete", "DELETE", "annotation_revisions", "",
+                    "annotation revisions are append-only; record a deleting revision instead"),
+            _forbid("annotation_revisions_same_image", "INSERT", "annotation_revisions",
+                    "EXISTS (SELECT 1 FROM annotations WHERE id = NEW.annotation_id AND image_id != NEW.image_id)",
+                    "a box belongs to one image; draw a new box on the other image"),
+            # Each box's current revision, kept by the trigger below: what the
+            # review queue and exports read without scanning the history.
+            f"""CREATE TABLE annotations (
+                id INTEGER PRIMARY KEY,
+                revision_id INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                class_id INTEGER REFERENCES threat_classes(id),
+                label TEXT NOT NULL DEFAULT '',
+                x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
+                iscrowd INTEGER NOT NULL DEFAULT 0,
+                difficult INTEGER NOT NULL DEFAULT 0,
+                truncated INTEGER NOT NULL DEFAULT 0,
+                score REAL,
+                rotation REAL NOT NULL DEFAULT 0,
+                source TEXT NOT NULL CHECK (source IN {_LABEL_SOURCES}),
+                qa_state TEXT NOT NULL CHECK (qa_state IN {_QA_STATES}),
+                deleted INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                updated_by TEXT NOT NULL)""",
+            "CREATE INDEX annotations_image ON annotations(image_id) WHERE deleted = 0",
+            "CREATE INDEX annotations_class ON annotations(class_id, qa_state) WHERE deleted = 0",
+            f"""CREATE TRIGGER annotation_revisions_current AFTER INSERT ON annotation_revisions
+                BEGIN
+                    INSERT INTO annotations (id, revision_id, seq, {_BOX_COLUMNS}, created_at, updated_at, updated_by)
+                    VALUES (NEW.annotation_id, NEW.id, NEW.seq, NEW.image_id, NEW.class_id, NEW.label,
+                            NEW.x0, NEW.y0, NEW.x1, NEW.y1, NEW.iscrowd, NEW.difficult, NEW.truncated, NEW.score,
+                            NEW.rotation, NEW.source, NEW.qa_state, NEW.deleted, NEW.created_at, NEW.created_at,
+                            NEW.actor)
+                    ON CONFLICT (id) DO UPDATE SET
+                        revision_id = excluded.revision_id, seq = excluded.seq, class_id = excluded.class_id,
+                        label = excluded.label, x0 = excluded.x0, y0 = excluded.y0, x1 = excluded.x1,
+                        y1 = excluded.y1, iscrowd = excluded.iscrowd, difficult = excluded.difficult,
+                        truncated = excluded.truncated, score = excluded.score, rotation = excluded.rotation,
+                        source = excluded.source, qa_state = excluded.qa_state, deleted = excluded.deleted,
+                        updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                    WHERE excluded.seq > annotations.seq;
+                END""",
+            # Counters a dashboard reads instead of grouping millions of boxes:
+            # live boxes per class and review state, and live boxes not
+            # rejected per image.
+            """CREATE TABLE label_class_counts (
+                class_key INTEGER NOT NULL,
+                qa_state TEXT NOT NULL,
+                boxes INTEGER NOT NULL,
+                PRIMARY KEY (class_key, qa_state)) WITHOUT ROWID""",
+            "CREATE TABLE label_image_counts (image_id INTEGER PRIMARY KEY, boxes INTEGER NOT NULL)",
+            f"CREATE TRIGGER annotations_counts_insert AFTER INSERT ON annotations BEGIN {'; '.join(_box_counts('NEW', 1))}; END",
+            f"""CREATE TRIGGER annotations_counts_update AFTER UPDATE OF deleted, class_id, qa_state ON annotations
+                WHEN OLD.deleted IS NOT NEW.deleted OR OLD.class_id IS NOT NEW.class_id OR OLD.qa_state IS NOT NEW.qa_state
+                BEGIN {'; '.join(_box_counts('OLD', -1) + _box_counts('NEW', 1))}; END""",
+            f"CREATE TRIGGER annotations_counts_delete AFTER DELETE ON annotations BEGIN {'; '.join(_box_counts('OLD', -1))}; END",
+            # Whether an image is a labelled negative (a clean bag): its own
+            # append-only history on the same clock, and the current state.
+            f"""CREATE TABLE image_label_revisions (
+                id INTEGER PRIMARY KEY,
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                negative INTEGER NOT NULL CHECK (negative IN (0, 1)),
+                source TEXT NOT NULL CHECK (source IN {_LABEL_SOURCES}),
+                actor TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                seq INTEGER NOT NULL UNIQUE,
+                import_id INTEGER REFERENCES label_imports(id))""",
+            "CREATE INDEX image_label_revisions_image ON image_label_revisions(image_id, seq)",
+            _forbid("image_label_revisions_no_update", "UPDATE", "image_label_revisions", "",
+                    "image label revisions are append-only; record a new revision instead"),
+            _forbid("image_label_revisions_no_delete", "DELETE", "image_label_revisions", "",
+                    "image label revisions are append-only; record a new revision instead"),
+            """CREATE TABLE image_labels (
+                image_id INTEGER PRIMARY KEY REFERENCES images(id),
+                negative INTEGER NOT NULL CHECK (negative IN (0, 1)),
+                source TEXT NOT NULL,
+                revision_id INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                updated_at TEXT NOT NULL,
+                updated_by TEXT NOT NULL)""",
+            "CREATE INDEX image_labels_negative ON image_labels(negative)",
+            """CREATE TRIGGER image_label_revisions_current AFTER INSERT ON image_label_revisions
+                BEGIN
+                    INSERT INTO image_labels (image_id, negative, source, revision_id, seq, updated_at, updated_by)
+                    VALUES (NEW.image_id, NEW.negative, NEW.source, NEW.id, NEW.seq, NEW.created_at, NEW.actor)
+                    ON CONFLICT (image_id) DO UPDATE SET
+                        negative = excluded.negative, source = excluded.source, revision_id = excluded.revision_id,
+                        seq = excluded.seq, updated_at = excluded.updated_at, updated_by = excluded.updated_by
+                    WHERE excluded.seq > image_labels.seq;
+                END""",
+            # A clean bag's capture step has no item: what the lab knows makes
+            # its images labelled negatives, whoever ingests them and however
+            # they reach their step (at arrival, or assigned later).
+            f"""CREATE TRIGGER images_clean_bag_insert AFTER INSERT ON images
+                WHEN NEW.step_id IS NOT NULL AND NEW.item_id IS NULL
+                BEGIN {_clean_bag_label('NEW', 1)} END""",
+            f"""CREATE TRIGGER images_clean_bag_update AFTER UPDATE OF step_id, item_id ON images
+                WHEN NEW.step_id IS NOT NULL AND NEW.item_id IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM image_labels WHERE image_id = NEW.id AND negative = 1)
+                BEGIN {_clean_bag_label('NEW', 1)} END""",
+            f"""CREATE TRIGGER images_clean_bag_undone AFTER UPDATE OF step_id, item_id ON images
+                WHEN NEW.item_id IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM image_labels WHERE image_id = NEW.id AND negative = 1
+                             AND source = 'ground_truth')
+                BEGIN {_clean_bag_label('NEW', 0)} END""",
+            # The old rows, in their order, as first revisions. A DICOS report
+            # marked ground truth was the simulator's (or a lab's reference);
+            # any other came from the scanner's detector.
+            f"""INSERT INTO annotation_revisions
+                    (id, annotation_id, image_id, class_id, label, x0, y0, x1, y1, source, qa_state, deleted,
+                     actor, created_at, seq)
+                SELECT a.id, a.id, a.image_id, a.class_id, a.label, a.x0, a.y0, a.x1, a.y1,
+                       CASE a.source
+                           WHEN 'tdr' THEN CASE WHEN EXISTS (SELECT 1 FROM dicos_reports r
+                                                             WHERE r.image_id = a.image_id AND r.ground_truth = 1)
+                                                THEN 'ground_truth' ELSE 'scanner_report' END
+                           ELSE a.source END,
+                       a.qa_state, 0, 'migration', a.created_at, a.id
+                FROM annotations_0002 a
+                WHERE a.x1 > a.x0 AND a.y1 > a.y0
+                ORDER BY a.id""",
+            "UPDATE label_clock SET seq = IFNULL((SELECT MAX(seq) FROM annotation_revisions), 0)",
+            "DROP TABLE annotations_0002",
+            # Images captured on a clean-bag step before this migration.
+            f"""INSERT INTO image_label_revisions (image_id, negative, source, actor, created_at, seq)
+                SELECT id, 1, 'ground_truth', 'migration', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                       (SELECT seq FROM label_clock) + ROW_NUMBER() OVER (ORDER BY id)
+                FROM images WHERE step_id IS NOT NULL AND item_id IS NULL ORDER BY id""",
+            "UPDATE label_clock SET seq = MAX(seq, IFNULL((SELECT MAX(seq) FROM image_label_revisions), 0))",
+            # Where an image from outside the lab's scanners was imported from:
+            # its path relative to the folder given, so an export writes the
+            # name its data set uses.
+            "ALTER TABLE images ADD COLUMN rel_path TEXT",
+            "CREATE INDEX images_rel_path ON images(rel_path) WHERE rel_path IS NOT NULL",
+            "CREATE INDEX images_original_name ON images(original_name)",
+            # The label checks compare the boxes of one physical item's images.
+            "CREATE INDEX images_item ON images(item_id) WHERE item_id IS NOT NULL",
+            # External class names (a public data set's, another tool's) onto
+            # the lab's classes, kept per source for the next import of it.
+            # class_id NULL: boxes of that name are left out on purpose.
+            """CREATE TABLE class_maps (
+                id INTEGER PRIMARY KEY,
+                source TEXT NOT NULL,
+                external TEXT NOT NULL,
+                class_id INTEGER REFERENCES threat_classes(id),
+                changed_at TEXT NOT NULL,
+                changed_by TEXT NOT NULL,
+                UNIQUE (source, external))""",
+            """CREATE TABLE class_map_history (
+                id INTEGER PRIMARY KEY,
+                source TEXT NOT NULL,
+                external TEXT NOT NULL,
+                class_id INTEGER,
+                previous_class_id INTEGER,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL)""",
+            """CREATE TRIGGER class_maps_history_insert AFTER INSERT ON class_maps
+                BEGIN
+                    INSERT INTO class_map_history (source, external, class_id, previous_class_id, at, actor)
+                    VALUES (NEW.source, NEW.external, NEW.class_id, NULL, NEW.changed_at, NEW.changed_by);
+                END""",
+            """CREATE TRIGGER class_maps_history_update AFTER UPDATE OF class_id ON class_maps
+                WHEN OLD.class_id IS NOT NEW.class_id
+                BEGIN
+                    INSERT INTO class_map_history (source, external, class_id, previous_class_id, at, actor)
+                    VALUES (NEW.source, NEW.external, NEW.class_id, OLD.class_id, NEW.changed_at, NEW.changed_by);
+                END""",
+            _forbid("class_map_history_no_update", "UPDATE", "class_map_history", "", "class map history is append-only"),
+            _forbid("class_map_history_no_delete", "DELETE", "class_map_history", "", "class map history is append-only"),
+            # Findings of the label checks (core.labels.qa); risk orders the
+            # review queue. One open flag per image, box and check.
+            """CREATE TABLE qa_flags (
+                id INTEGER PRIMARY KEY,
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                annotation_id INTEGER REFERENCES annotations(id),
+                code TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                risk REAL NOT NULL,
+                state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'resolved', 'dismissed')),
+                created_at TEXT NOT NULL,
+                resolved_at TEXT,
+                resolved_by TEXT)""",
+            """CREATE UNIQUE INDEX qa_flags_open ON qa_flags(image_id, IFNULL(annotation_id, 0), code)
+                WHERE state = 'open'""",
+            "CREATE INDEX qa_flags_queue ON qa_flags(state, risk DESC, image_id)",
+            # Class changes (rename, merge, split, move to another family):
+            # what was done, to which classes, by whom.
+            """CREATE TABLE class_history (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('rename', 'merge', 'split', 'move')),
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                other_class_id INTEGER REFERENCES threat_classes(id),
+                detail_json TEXT NOT NULL)""",
+            "CREATE INDEX class_history_class ON class_history(class_id, at)",
+            _forbid("class_history_no_update", "UPDATE", "class_history", "", "class history is append-only"),
+            _forbid("class_history_no_delete", "DELETE", "class_history", "", "class history is append-only"),
+            *count_changes(
+                "annotations", "annotation_revisions", "class_history", "class_map_history", "class_maps",
+                "image_label_revisions", "image_labels", "label_class_counts", "label_clock", "label_image_counts",
+                "label_imports", "qa_flags",
+            ),
+        ],
+    )

@@ -324,7 +324,7 @@ def test_dicos_dx_and_its_ground_truth_tdr_become_an_image_with_annotations(tmp_
         assert all(r["sop_instance_uid"] for r in rows)
         annotations = [dict(r) for r in lab.catalog.query(
             "SELECT a.*, c.name AS class_name FROM annotations a JOIN threat_classes c ON c.id = a.class_id")]
-        assert len(annotations) == 4 and {a["source"] for a in annotations} == {"tdr"}
+        assert len(annotations) == 4 and {a["source"] for a in annotations} == {"ground_truth"}
         truth = {}
         for f in (lab.paths.ground_truth / "SCN-C").iterdir():
             import json

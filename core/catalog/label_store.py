@@ -1,0 +1,401 @@
+"""SQL for labels: annotation revisions, labelled negatives, counters, class maps, QA flags.
+
+The model (migration ``0007_labels``)
+-------------------------------------
+* ``annotation_revisions`` is the history, append-only (triggers refuse UPDATE
+  and DELETE). A box is an ``annotation_id``; each change to it (drawn,
+  imported, moved, re-classed, reviewed, deleted) is a new row with the whole
+  box, its ``source`` (scanner_report, ground_truth, import, manual, model),
+  its ``qa_state`` (unreviewed, accepted, rejected, corrected), ``deleted``,
+  who and when. ``seq`` comes from the one ``label_clock``: the labels of any
+  image "as of" a number are, per box, its latest revision at or below it.
+* ``annotations`` holds each box's current revision (one row per box, kept by a
+  trigger on the history; never written directly).
+* A labelled negative (a clean bag: its capture step has no item; or a data
+  set's image its source says is empty) is ``image_labels.negative = 1``, with
+  its own append-only history ``image_label_revisions`` on the same clock.
+  Triggers on ``images`` record clean-bag steps' images as negatives. An image
+  with no live box and no negative is unlabelled, not clean.
+* ``label_class_counts`` (live boxes per class and review state) and
+  ``label_image_counts`` (live, not rejected, boxes per image) are kept by
+  triggers on ``annotations``; dashboards read them instead of grouping.
+* ``class_maps`` (external name → class, per source; NULL class: left out on
+  purpose) with ``class_map_history``; ``qa_flags``; ``class_history``;
+  ``label_imports``; ``images.rel_path`` (an imported image's path relative to
+  the folder it was imported from).
+
+Every function taking a ``WriteTransaction`` runs inside the caller's
+transaction; reads taking ``src`` accept a Catalog (committed state) or a
+transaction (its own uncommitted writes included).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from core.catalog.db import Catalog, WriteTransaction, utc_now
+
+BOX_FIELDS = ("image_id", "class_id", "label", "x0", "y0", "x1", "y1", "iscrowd", "difficult", "truncated",
+              "score", "rotation", "source", "qa_state", "deleted")
+REVISION_FIELDS = ("annotation_id", *BOX_FIELDS, "actor", "created_at", "seq", "import_id", "note")
+# Columns a box is read with (current or as of a moment), class name joined.
+_BOX_SELECT = ("{a}.annotation_id AS annotation_id, {a}.id AS revision_id, {a}.seq, {a}.image_id, {a}.class_id, "
+               "c.name AS class_name, {a}.label, {a}.x0, {a}.y0, {a}.x1, {a}.y1, {a}.iscrowd, {a}.difficult, "
+               "{a}.truncated, {a}.score, {a}.rotation, {a}.source, {a}.qa_state, {a}.deleted, {a}.actor, "
+               "{a}.created_at")
+_CURRENT_SELECT = ("a.id AS annotation_id, a.revision_id, a.seq, a.image_id, a.class_id, c.name AS class_name, "
+                   "a.label, a.x0, a.y0, a.x1, a.y1, a.iscrowd, a.difficult, a.truncated, a.score, a.rotation, "
+                   "a.source, a.qa_state, a.deleted, a.updated_by AS actor, a.updated_at AS created_at")
+# SQLite's limit on bound parameters is 32766 (3.32+); stay well below.
+_CHUNK = 900
+
+
+def _conn(src: Catalog | WriteTransaction) -> sqlite3.Connection:
+    return src.conn if isinstance(src, WriteTransaction) else src.reader()
+
+
+def _rows(src: Catalog | WriteTransaction, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = _conn(src).execute(sql, tuple(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+# -- the clock and new ids --------------------------------------------------------
+
+
+def clock(src: Catalog | WriteTransaction) -> int:
+    """The label clock: the ``seq`` of the latest label change (0: none yet)."""
+    return int(_conn(src).execute("SELECT seq FROM label_clock").fetchone()[0])
+
+
+def reserve_seqs(txn: WriteTransaction, n: int) -> int:
+    """Reserve ``n`` consecutive clock values; returns the first."""
+    last = txn.execute("UPDATE label_clock SET seq = seq + ? RETURNING seq", (n,)).fetchone()[0]
+    return int(last) - n + 1
+
+
+def reserve_annotation_ids(txn: WriteTransaction, n: int) -> int:
+    """The first of ``n`` new box ids (a deleted box keeps its row, so ids are never reused)."""
+    return int(txn.execute("SELECT IFNULL(MAX(id), 0) + 1 FROM annotations").fetchone()[0])
+
+
+# -- writing revisions --------------------------------------------------------------
+
+
+def insert_revisions(txn: WriteTransaction, rows: Sequence[dict[str, Any]]) -> None:
+    """Append revisions (dicts with REVISION_FIELDS; ``seq`` reserved by the caller).
+
+    The current-row trigger and the counters follow.
+    """
+    txn.executemany(
+        f"INSERT INTO annotation_revisions ({', '.join(REVISION_FIELDS)}) VALUES ({_marks(len(REVISION_FIELDS))})",
+        [tuple(row.get(f) for f in REVISION_FIELDS) for row in rows],
+    )
+
+
+def insert_image_label(txn: WriteTransaction, image_id: int, negative: bool, source: str, seq: int,
+                       import_id: int | None = None) -> None:
+    txn.execute(
+        "INSERT INTO image_label_revisions (image_id, negative, source, actor, created_at, seq, import_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (image_id, int(negative), source, txn.actor, utc_now(), seq, import_id))
+
+
+# -- reading boxes ----------------------------------------------------------------
+
+
+def current_box(src: Catalog | WriteTransaction, annotation_id: int) -> dict[str, Any] | None:
+    rows = _rows(src, f"""SELECT {_CURRENT_SELECT} FROM annotations a LEFT JOIN threat_classes c ON c.id = a.class_id
+                          WHERE a.id = ?""", (annotation_id,))
+    return rows[0] if rows else None
+
+
+def current_boxes(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Live boxes (not deleted; rejected ones included) of the images, by image then box."""
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(list(image_ids)):
+        out += _rows(src, f"""SELECT {_CURRENT_SELECT} FROM annotations a
+                              LEFT JOIN threat_classes c ON c.id = a.class_id
+                              WHERE a.image_id IN ({_marks(len(chunk))}) AND a.deleted = 0
+                              ORDER BY a.image_id, a.id""", chunk)
+    return out
+
+
+def boxes_as_of(src: Catalog | WriteTransaction, image_id: int, seq: int) -> list[dict[str, Any]]:
+    """The live boxes of an image as they were when the clock read ``seq``."""
+    return _rows(src, f"""SELECT {_BOX_SELECT.format(a='r')} FROM annotation_revisions r
+                          LEFT JOIN threat_classes c ON c.id = r.class_id
+                          WHERE r.image_id = ? AND r.seq <= ? AND r.deleted = 0
+                            AND r.seq = (SELECT MAX(r2.seq) FROM annotation_revisions r2
+                                         WHERE r2.annotation_id = r.annotation_id AND r2.seq <= ?)
+                          ORDER BY r.annotation_id""", (image_id, seq, seq))
+
+
+def revisions(src: Catalog | WriteTransaction, revision_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Chosen revisions (a frozen data set's), in id order; deleting ones included."""
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(list(revision_ids)):
+        out += _rows(src, f"""SELECT {_BOX_SELECT.format(a='r')} FROM annotation_revisions r
+                              LEFT JOIN threat_classes c ON c.id = r.class_id
+                              WHERE r.id IN ({_marks(len(chunk))})""", chunk)
+    return sorted(out, key=lambda r: r["revision_id"])
+
+
+def history(src: Catalog | WriteTransaction, image_id: int) -> list[dict[str, Any]]:
+    """Every revision of every box of an image, oldest first."""
+    return _rows(src, f"""SELECT {_BOX_SELECT.format(a='r')} FROM annotation_revisions r
+                          LEFT JOIN threat_classes c ON c.id = r.class_id
+                          WHERE r.image_id = ? ORDER BY r.seq""", (image_id,))
+
+
+def negative_as_of(src: Catalog | WriteTransaction, image_id: int, seq: int | None) -> bool:
+    if seq is None:
+        row = _conn(src).execute("SELECT negative FROM image_labels WHERE image_id = ?", (image_id,)).fetchone()
+    else:
+        row = _conn(src).execute(
+            "SELECT negative FROM image_label_revisions WHERE image_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (image_id, seq)).fetchone()
+    return bool(row and row[0])
+
+
+def negatives(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -> set[int]:
+    """Which of the images are labelled negatives now."""
+    out: set[int] = set()
+    for chunk in _chunks(list(image_ids)):
+        out |= {r[0] for r in _conn(src).execute(
+            f"SELECT image_id FROM image_labels WHERE negative = 1 AND image_id IN ({_marks(len(chunk))})", chunk)}
+    return out
+
+
+# -- counters -----------------------------------------------------------------------
+
+
+def class_counts(src: Catalog | WriteTransaction) -> list[dict[str, Any]]:
+    """Live boxes per class and review state, from the counters (class None: not mapped to a class)."""
+    return _rows(src, """SELECT NULLIF(k.class_key, 0) AS class_id, c.name AS class_name, k.qa_state, k.boxes
+                         FROM label_class_counts k LEFT JOIN threat_classes c ON c.id = k.class_key
+                         ORDER BY c.name, k.qa_state""")
+
+
+def image_box_counts(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -> dict[int, int]:
+    """Live, not rejected, boxes per image, from the counters (images with none left out)."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(list(image_ids)):
+        out.update(_conn(src).execute(
+            f"SELECT image_id, boxes FROM label_image_counts WHERE image_id IN ({_marks(len(chunk))})", chunk))
+    return out
+
+
+def recount(src: Catalog | WriteTransaction) -> tuple[dict[tuple[int, str], int], dict[int, int]]:
+    """The counters recomputed from the boxes (a check; slow on a large catalog)."""
+    per_class = {(r[0], r[1]): r[2] for r in _conn(src).execute(
+        "SELECT IFNULL(class_id, 0), qa_state, COUNT(*) FROM annotations WHERE deleted = 0 GROUP BY 1, 2")}
+    per_image = dict(_conn(src).execute(
+        "SELECT image_id, COUNT(*) FROM annotations WHERE deleted = 0 AND qa_state != 'rejected' GROUP BY 1"))
+    return per_class, per_image
+
+
+def counters(src: Catalog | WriteTransaction) -> tuple[dict[tuple[int, str], int], dict[int, int]]:
+    per_class = {(r[0], r[1]): r[2] for r in _conn(src).execute(
+        "SELECT class_key, qa_state, boxes FROM label_class_counts")}
+    per_image = dict(_conn(src).execute("SELECT image_id, boxes FROM label_image_counts"))
+    return per_class, per_image
+
+
+# -- images --------------------------------------------------------------------------
+
+
+def image(src: Catalog | WriteTransaction, image_id: int) -> dict[str, Any] | None:
+    rows = _rows(src, """SELECT id, sha256, store_path, original_name, source_path, rel_path, width, height,
+                                step_id, item_id, scanner_id FROM images WHERE id = ?""", (image_id,))
+    return rows[0] if rows else None
+
+
+def image_by_sha(src: Catalog | WriteTransaction, sha256: str) -> int | None:
+    row = _conn(src).execute("SELECT id FROM images WHERE sha256 = ?", (sha256.lower(),)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def images_by_rel_path(src: Catalog | WriteTransaction, rel_path: str) -> list[int]:
+    return [r[0] for r in _conn(src).execute("SELECT id FROM images WHERE rel_path = ?", (rel_path,))]
+
+
+def images_by_name(src: Catalog | WriteTransaction, name: str) -> list[int]:
+    return [r[0] for r in _conn(src).execute("SELECT id FROM images WHERE original_name = ?", (name,))]
+
+
+def set_rel_paths(txn: WriteTransaction, rows: Sequence[tuple[int, str]]) -> None:
+    """Record where imported images came from ((image_id, path relative to the folder) pairs);
+    an image that has a path from an earlier import keeps it."""
+    txn.executemany("UPDATE images SET rel_path = ? WHERE id = ? AND rel_path IS NULL",
+                    [(rel, image_id) for image_id, rel in rows])
+
+
+def export_images(src: Catalog | WriteTransaction, image_ids: Sequence[int] | None) -> list[dict[str, Any]]:
+    """Images to export: the given ones, or every image with a label (a live box or a negative)."""
+    columns = "i.id, i.sha256, i.store_path, i.original_name, i.rel_path, i.width, i.height, i.scanner_id"
+    if image_ids is None:
+        return _rows(src, f"""SELECT {columns} FROM images i
+                              WHERE i.id IN (SELECT image_id FROM label_image_counts)
+                                 OR i.id IN (SELECT image_id FROM image_labels WHERE negative = 1)
+                              ORDER BY i.id""")
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(list(image_ids)):
+        out += _rows(src, f"SELECT {columns} FROM images i WHERE i.id IN ({_marks(len(chunk))})", chunk)
+    return sorted(out, key=lambda r: r["id"])
+
+
+def unlabelled_count(src: Catalog | WriteTransaction) -> int:
+    return int(_conn(src).execute(
+        """SELECT COUNT(*) FROM images WHERE id NOT IN (SELECT image_id FROM label_image_counts)
+           AND id NOT IN (SELECT image_id FROM image_labels WHERE negative = 1)""").fetchone()[0])
+
+
+# -- classes and class maps ---------------------------------------------------------------
+
+
+def class_ids(src: Catalog | WriteTransaction) -> dict[str, int]:
+    return {r[1]: r[0] for r in _conn(src).execute("SELECT id, name FROM threat_classes")}
+
+
+def class_map(src: Catalog | WriteTransaction, source: str) -> dict[str, int | None]:
+    """The stored map of a source: external name → class id (None: left out on purpose)."""
+    return {r[0]: r[1] for r in _conn(src).execute(
+        "SELECT external, class_id FROM class_maps WHERE source = ?", (source,))}
+
+
+def save_class_map(txn: WriteTransaction, source: str, mapping: dict[str, int | None]) -> int:
+    """Store (or change) entries of a source's map; history follows by trigger. Returns entries changed."""
+    now = utc_now()
+    changed = 0
+    for external, class_id in mapping.items():
+        cursor = txn.execute(
+            """INSERT INTO class_maps (source, external, class_id, changed_at, changed_by) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (source, external) DO UPDATE SET class_id = excluded.class_id,
+                   changed_at = excluded.changed_at, changed_by = excluded.changed_by
+               WHERE class_maps.class_id IS NOT excluded.class_id""",
+            (source, external, class_id, now, txn.actor))
+        changed += cursor.rowcount
+    return changed
+
+
+def class_map_history(src: Catalog | WriteTransaction, source: str) -> list[dict[str, Any]]:
+    return _rows(src, """SELECT h.external, c.name AS class_name, p.name AS previous_class_name, h.at, h.actor
+                         FROM class_map_history h LEFT JOIN threat_classes c ON c.id = h.class_id
+                         LEFT JOIN threat_classes p ON p.id = h.previous_class_id
+                         WHERE h.source = ? ORDER BY h.id""", (source,))
+
+
+# -- imports --------------------------------------------------------------------------------
+
+
+def insert_import(txn: WriteTransaction, fmt: str, path: str, source: str, images_dir: str | None,
+                  counts: dict[str, int], problems: list[str]) -> int:
+    cursor = txn.execute(
+        "INSERT INTO label_imports (at, actor, format, path, source, images_dir, counts_json, problems_json)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (utc_now(), txn.actor, fmt, path, source, images_dir, json.dumps(counts, sort_keys=True),
+         json.dumps(problems)))
+    return int(cursor.lastrowid)
+
+
+def update_import_counts(txn: WriteTransaction, import_id: int, counts: dict[str, int]) -> None:
+    txn.execute("UPDATE label_imports SET counts_json = ? WHERE id = ?", (json.dumps(counts, sort_keys=True), import_id))
+
+
+# -- what the lab knows, for the label checks ------------------------------------------------
+
+
+def capture_facts(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per image: its step, item, the item's class, and whether its bag was clean
+    (a step with no item). Images with no step know nothing of their content."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(list(image_ids)):
+        for r in _rows(src, f"""SELECT i.id AS image_id, i.step_id, i.item_id, t.class_id AS item_class_id,
+                                       c.name AS item_class_name, t.barcode AS item_barcode, i.width, i.height
+                                FROM images i LEFT JOIN threat_items t ON t.id = i.item_id
+                                LEFT JOIN threat_classes c ON c.id = t.class_id
+                                WHERE i.id IN ({_marks(len(chunk))})""", chunk):
+            out[r["image_id"]] = r
+    return out
+
+
+def class_box_sample(src: Catalog | WriteTransaction, class_id: int, limit: int) -> list[tuple[float, float]]:
+    """(width, height) of the class's most recent live, not rejected, boxes."""
+    return [(r[0], r[1]) for r in _conn(src).execute(
+        """SELECT x1 - x0, y1 - y0 FROM annotations WHERE class_id = ? AND deleted = 0 AND qa_state != 'rejected'
+           ORDER BY id DESC LIMIT ?""", (class_id, limit))]
+
+
+def item_class_votes(src: Catalog | WriteTransaction, item_id: int) -> dict[int, int]:
+    """Live, not rejected, boxes per class over every image of one physical item."""
+    return dict(_conn(src).execute(
+        """SELECT a.class_id, COUNT(*) FROM annotations a JOIN images i ON i.id = a.image_id
+           WHERE i.item_id = ? AND a.deleted = 0 AND a.qa_state != 'rejected' AND a.class_id IS NOT NULL
+           GROUP BY a.class_id""", (item_id,)))
+
+
+# -- QA flags ------------------------------------------------------------------------------------
+
+
+def flags_of(src: Catalog | WriteTransaction, image_ids: Sequence[int], states: tuple[str, ...] = ("open",)
+             ) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for chunk in _chunks(list(image_ids)):
+        out += _rows(src, f"""SELECT * FROM qa_flags WHERE image_id IN ({_marks(len(chunk))})
+                              AND state IN ({_marks(len(states))}) ORDER BY id""", [*chunk, *states])
+    return out
+
+
+def insert_flags(txn: WriteTransaction, rows: Sequence[tuple[int, int | None, str, str, float]]) -> None:
+    """New open flags: (image_id, annotation_id, code, reason, risk)."""
+    now = utc_now()
+    txn.executemany("INSERT INTO qa_flags (image_id, annotation_id, code, reason, risk, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
+
+
+def update_flag(txn: WriteTransaction, flag_id: int, reason: str, risk: float) -> None:
+    txn.execute("UPDATE qa_flags SET reason = ?, risk = ? WHERE id = ?", (reason, risk, flag_id))
+
+
+def close_flags(txn: WriteTransaction, flag_ids: Sequence[int], state: str) -> None:
+    now = utc_now()
+    txn.executemany("UPDATE qa_flags SET state = ?, resolved_at = ?, resolved_by = ? WHERE id = ? AND state = 'open'",
+                    [(state, now, txn.actor, i) for i in flag_ids])
+
+
+def flag_queue(src: Catalog | WriteTransaction, state: str | None = "open", limit: int = 500) -> list[dict[str, Any]]:
+    """Flags, riskiest first (then by image, so one image's findings stay together)."""
+    where = "WHERE f.state = ?" if state else ""
+    params: list[Any] = [state] if state else []
+    return _rows(src, f"""SELECT f.id, f.image_id, f.annotation_id, f.code, f.reason, f.risk, f.state, f.created_at,
+                                 i.original_name, i.rel_path
+                          FROM qa_flags f JOIN images i ON i.id = f.image_id {where}
+                          ORDER BY f.risk DESC, f.image_id, f.id LIMIT ?""", [*params, limit])
+
+
+def flag(src: Catalog | WriteTransaction, flag_id: int) -> dict[str, Any] | None:
+    rows = _rows(src, "SELECT * FROM qa_flags WHERE id = ?", (flag_id,))
+    return rows[0] if rows else None
+
+
+# -- class changes ----------------------------------------------------------------------------
+
+
+def insert_class_history(txn: WriteTransaction, action: str, class_id: int, other_class_id: int | None,
+                         detail: dict[str, Any]) -> None:
+    txn.execute("INSERT INTO class_history (at, actor, action, class_id, other_class_id, detail_json)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (utc_now(), txn.actor, action, class_id, other_class_id, json.dumps(detail, sort_keys=True)))
