@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -50,3 +51,41 @@ def encode(pixels: np.ndarray, ext: str) -> bytes:
     ok, buf = cv2.imencode(ext, pixels)
     assert ok
     return buf.tobytes()
+
+
+# What a hostile file does to a decoder, installed in the decode worker
+# processes (they import sitecustomize at start) for files holding a marker.
+DECODER_MISHAPS = {
+    # what a segfaulting decoder or the kernel's out-of-memory killer does
+    "crash": "os.kill(os.getpid(), signal.SIGKILL)",
+    # hung inside C code that holds the interpreter lock: no Python signal
+    # handler or thread can run (pause() waits for ever)
+    "hang": "ctypes.CDLL(None).pause()",
+}
+_DECODER_HOOK = '''
+import ctypes
+import os
+import signal
+
+if os.environ.get("XLAB_TEST_DECODER_MARKER"):
+    import core.ingest.decode as decode_module
+
+    _real = decode_module.decode
+
+    def decode(data):
+        if os.environ["XLAB_TEST_DECODER_MARKER"].encode() in data:
+            {mishap}
+        return _real(data)
+
+    decode_module.decode = decode
+'''
+
+
+def install_decoder_mishap(tmp_path: Path, monkeypatch, mishap: str, marker: str) -> None:
+    """Decode workers started after this meet ``mishap`` on any file containing ``marker``."""
+    hook = tmp_path / "decoder_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_DECODER_HOOK.format(mishap=DECODER_MISHAPS[mishap]))
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(repo)]))
+    monkeypatch.setenv("XLAB_TEST_DECODER_MARKER", marker)

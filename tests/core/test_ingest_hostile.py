@@ -21,7 +21,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pydicom
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.dataelem import DataElement
@@ -32,7 +31,7 @@ from core.ingest.engine import import_paths, watch
 from core.ingest.worker import prepare
 from core.lab import Lab
 from core.simulator import dicos
-from tests.core.ingest_helpers import encode, scan_png, tiny_lab
+from tests.core.ingest_helpers import encode, install_decoder_mishap, scan_png, tiny_lab
 
 RUN_LIMIT_S = 240  # a hang fails the test instead of blocking the suite
 
@@ -374,30 +373,8 @@ def test_watch_takes_the_hostile_corpus_and_empties_the_drop_folder(tmp_path):
 
 # -- a worker that dies, a catalog that refuses one file ------------------------------------
 
-CRASHING_DECODER = '''
-import os
-import signal
-
-if os.environ.get("XLAB_TEST_CRASH_MARKER"):
-    import core.ingest.decode as decode_module
-
-    _real = decode_module.decode
-
-    def decode(data):
-        if os.environ["XLAB_TEST_CRASH_MARKER"].encode() in data:
-            os.kill(os.getpid(), signal.SIGKILL)  # what a segfaulting decoder or the OOM killer does
-        return _real(data)
-
-    decode_module.decode = decode
-'''
-
-
 def test_a_file_that_kills_its_worker_process_is_quarantined_and_the_rest_go_through(tmp_path, monkeypatch):
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(CRASHING_DECODER)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    monkeypatch.setenv("XLAB_TEST_CRASH_MARKER", "KILL-MY-DECODER")
+    install_decoder_mishap(tmp_path, monkeypatch, "crash", "KILL-MY-DECODER")
     lab = tiny_lab(tmp_path / "lab")
     try:
         folder = lab.paths.drop_folder("T1")

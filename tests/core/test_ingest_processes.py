@@ -16,7 +16,7 @@ import pytest
 from core.errors import IngestRunningError
 from core.ingest.engine import watch
 from core.ingest.lock import IngestLock, lab_ingest_owners
-from tests.core.ingest_helpers import drop, scan_png, tiny_lab
+from tests.core.ingest_helpers import drop, install_decoder_mishap, scan_png, tiny_lab
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,35 +147,10 @@ def test_decode_workers_end_with_their_parent(watched_lab, how):
         assert not lab_ingest_owners(lab)
 
 
-HANGING_DECODER = '''
-import os
-
-if os.environ.get("XLAB_TEST_HANG_MARKER"):
-    import ctypes
-
-    import core.ingest.decode as decode_module
-
-    _real = decode_module.decode
-
-    def decode(data):
-        if os.environ["XLAB_TEST_HANG_MARKER"].encode() in data:
-            # Hung inside C code that holds the interpreter lock: no Python
-            # signal handler or thread can run (pause() waits for ever).
-            ctypes.CDLL(None).pause()
-        return _real(data)
-
-    decode_module.decode = decode
-'''
-
-
 def test_a_file_that_hangs_its_decoder_is_quarantined_and_ingest_goes_on(tmp_path, monkeypatch):
     from core.ingest.actions import list_quarantine
 
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(HANGING_DECODER)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), str(REPO)]))
-    monkeypatch.setenv("XLAB_TEST_HANG_MARKER", "HANG-MY-DECODER")
+    install_decoder_mishap(tmp_path, monkeypatch, "hang", "HANG-MY-DECODER")
     lab = tiny_lab(tmp_path / "lab")
     try:
         for i in range(4):
