@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,7 +177,7 @@ def load(path: Path) -> Pyramid | None:
             levels = {int(name[6:]): npz[name] for name in npz.files if name.startswith("level_")}
             pseudo = {int(name[7:]): npz[name] for name in npz.files if name.startswith("pseudo_")}
             hist = npz["hist"] if "hist" in npz.files else None
-    except (OSError, ValueError, KeyError, EOFError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     width, height, kind = meta["width"], meta["height"], meta["kind"]
     for k, level in levels.items():

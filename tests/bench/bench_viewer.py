@@ -51,7 +51,7 @@ def write_store_image(store_root: Path, pixels: np.ndarray) -> Path:
     from core.ingest.analysis import analyse
     from core.store import ContentStore
 
-    ok, png = cv2.imencode(".png", pixels)
+    ok, png = cv2.imencode(".png", pixels[:, :, ::-1] if pixels.ndim == 3 else pixels)  # OpenCV writes BGR
     assert ok
     data = png.tobytes()
     sha = hashlib.sha256(data).hexdigest()
