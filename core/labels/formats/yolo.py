@@ -41,7 +41,7 @@ def read(path: Path) -> ReadResult:
         col.fatal(path, "", "no such folder (a YOLO dataset is a folder with images/, labels/ and data.yaml)")
         return col.result([], [])
     names = _names(root, yaml_file, col)
-    if (root / "images").is_dir() and (root / "labels").is_dir():
+    if (root / "images").is_dir():
         image_dir, label_dir = root / "images", root / "labels"
     else:
         image_dir = label_dir = root
@@ -58,7 +58,7 @@ def read(path: Path) -> ReadResult:
         by_label[txt] = img
         images.append(_read_image(img, rel, txt, names, col))
     known = set(by_label)
-    for txt in sorted(label_dir.rglob("*.txt")):
+    for txt in sorted(label_dir.rglob("*.txt")) if label_dir.is_dir() else ():
         if txt in known or txt.name == "classes.txt" or not txt.is_file():
             continue
         # In labels/ every .txt is a label file; in a flat folder it may be a note.
@@ -208,7 +208,7 @@ def write(labels: LabelSet, out_dir: Path, *, classes_txt: bool = False) -> list
         txt.parent.mkdir(parents=True, exist_ok=True)
         txt.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
         written.append(txt)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     data = {"path": ".", "train": "images", "val": "images", "nc": len(names),
             "names": {i: n for i, n in enumerate(names)}}
     yaml_path = out_dir / "data.yaml"
