@@ -80,3 +80,26 @@ class StoreFullError(XLabError):
 
     Nothing is lost: files not yet taken stay where they are.
     """
+
+
+class LabelError(XLabError):
+    """A label change the catalog cannot take (unknown box, image or class; a box outside its image)."""
+
+
+class LabelImportError(InputFileError):
+    """An annotation import refused (nothing written); ``report`` says what was read and found."""
+
+    def __init__(self, problems: list[InputProblem], report: object):
+        super().__init__(problems)
+        self.report = report
+
+
+class DatasetError(XLabError):
+    """A dataset version that cannot be frozen or read as asked; ``problems``: one line each."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = list(problems or [])
+        shown = "".join(f"\n  {p}" for p in self.problems[:50])
+        more = len(self.problems) - 50
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"{message}{shown}{tail}")

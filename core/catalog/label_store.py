@@ -399,3 +399,33 @@ def insert_class_history(txn: WriteTransaction, action: str, class_id: int, othe
     txn.execute("INSERT INTO class_history (at, actor, action, class_id, other_class_id, detail_json)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (utc_now(), txn.actor, action, class_id, other_class_id, json.dumps(detail, sort_keys=True)))
+
+
+def checked_marks(src: Catalog | WriteTransaction) -> tuple[int, int]:
+    """(label clock, image id) up to which the label checks have run."""
+    seq, image_id = _conn(src).execute("SELECT seq, image_id FROM qa_checked").fetchone()
+    return int(seq), int(image_id)
+
+
+def images_to_check(src: Catalog | WriteTransaction, since_seq: int, since_image_id: int) -> list[int]:
+    """Images whose labels changed after ``since_seq``, and images with a capture
+    step that arrived after ``since_image_id``."""
+    return [r[0] for r in _conn(src).execute(
+        """SELECT image_id FROM annotation_revisions WHERE seq > ?
+           UNION SELECT image_id FROM image_label_revisions WHERE seq > ?
+           UNION SELECT id FROM images WHERE id > ? AND step_id IS NOT NULL
+           ORDER BY 1""", (since_seq, since_seq, since_image_id))]
+
+
+def set_checked_marks(txn: WriteTransaction, seq: int, image_id: int) -> None:
+    txn.execute("UPDATE qa_checked SET seq = MAX(seq, ?), image_id = MAX(image_id, ?)", (seq, image_id))
+
+
+def last_image_id(src: Catalog | WriteTransaction) -> int:
+    return int(_conn(src).execute("SELECT IFNULL(MAX(id), 0) FROM images").fetchone()[0])
+
+
+def last_import_source(src: Catalog | WriteTransaction, path: str) -> str | None:
+    """The source name the latest import of the same file or folder was kept under."""
+    row = _conn(src).execute("SELECT source FROM label_imports WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
+    return None if row is None else row[0]

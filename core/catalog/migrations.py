@@ -889,6 +889,10 @@ def m0007(db: Database) -> None:
             """CREATE UNIQUE INDEX qa_flags_open ON qa_flags(image_id, IFNULL(annotation_id, 0), code)
                 WHERE state = 'open'""",
             "CREATE INDEX qa_flags_queue ON qa_flags(state, risk DESC, image_id)",
+            # How far the checks have looked: label changes up to seq, images up to image_id.
+            """CREATE TABLE qa_checked (id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL, image_id INTEGER NOT NULL)""",
+            "INSERT INTO qa_checked (id, seq, image_id) VALUES (1, 0, 0)",
             # Class changes (rename, merge, split, move to another family):
             # what was done, to which classes, by whom.
             """CREATE TABLE class_history (
@@ -905,7 +909,80 @@ def m0007(db: Database) -> None:
             *count_changes(
                 "annotations", "annotation_revisions", "class_history", "class_map_history", "class_maps",
                 "image_label_revisions", "image_labels", "label_class_counts", "label_clock", "label_image_counts",
-                "label_imports", "qa_flags",
+                "label_imports", "qa_checked", "qa_flags",
             ),
+        ],
+    )
+
+
+# A subset a frozen dataset version puts an image in; validation is carved
+# from train, never from test.
+_DATASET_SUBSETS = "('test', 'train', 'validation')"
+_DATASET_FROZEN = "dataset version is frozen and cannot change; freeze a new version instead"
+
+
+@migration("0008_dataset_versions")
+def m0008(db: Database) -> None:
+    # The model is documented in core/catalog/dataset_store.py.
+    _run(
+        db,
+        [
+            # A version is built inside one transaction as 'building' (its
+            # members, counts and hash written), then frozen; from then on the
+            # triggers below refuse any change to it or its members.
+            """CREATE TABLE dataset_versions (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                version INTEGER NOT NULL CHECK (version >= 1),
+                status TEXT NOT NULL CHECK (status IN ('building', 'frozen')),
+                rule TEXT NOT NULL CHECK (rule IN ('test', 'train')),
+                rule_json TEXT NOT NULL,
+                plan_id INTEGER NOT NULL REFERENCES quota_plans(id),
+                parent_id INTEGER REFERENCES dataset_versions(id),
+                test_version_id INTEGER REFERENCES dataset_versions(id),
+                seed INTEGER,
+                label_seq INTEGER NOT NULL,
+                images INTEGER NOT NULL DEFAULT 0,
+                boxes INTEGER NOT NULL DEFAULT 0,
+                content_hash TEXT NOT NULL DEFAULT '',
+                report_json TEXT NOT NULL DEFAULT '{}',
+                stats_json TEXT NOT NULL DEFAULT '{}',
+                frozen_at TEXT NOT NULL,
+                frozen_by TEXT NOT NULL,
+                UNIQUE (name, version))""",
+            "CREATE INDEX dataset_versions_parent ON dataset_versions(parent_id)",
+            # One row per image of a version: its subset, its quota cell and
+            # physical setup as they were at freeze, and its labels then (the
+            # annotation revision ids, ascending; negative: a labelled clean
+            # image). Diffs and counts read these rows, never the history.
+            f"""CREATE TABLE dataset_images (
+                version_id INTEGER NOT NULL REFERENCES dataset_versions(id),
+                image_id INTEGER NOT NULL REFERENCES images(id),
+                subset TEXT NOT NULL CHECK (subset IN {_DATASET_SUBSETS}),
+                class_key INTEGER NOT NULL,
+                luggage_type_id INTEGER NOT NULL,
+                clutter_level TEXT NOT NULL,
+                scanner_model_id INTEGER NOT NULL,
+                pose_key INTEGER NOT NULL,
+                item_key INTEGER NOT NULL,
+                bag_id INTEGER NOT NULL,
+                negative INTEGER NOT NULL CHECK (negative IN (0, 1)),
+                boxes INTEGER NOT NULL,
+                revisions TEXT NOT NULL,
+                PRIMARY KEY (version_id, image_id)) WITHOUT ROWID""",
+            # Which versions hold an image (and what an image delete checks).
+            "CREATE INDEX dataset_images_image ON dataset_images(image_id)",
+            _forbid("dataset_versions_frozen", "UPDATE", "dataset_versions", "OLD.status = 'frozen'", _DATASET_FROZEN),
+            _forbid("dataset_versions_keep", "DELETE", "dataset_versions", "OLD.status = 'frozen'", _DATASET_FROZEN),
+            *[
+                _forbid(f"dataset_images_frozen_{event.lower()}", event, "dataset_images",
+                        f"(SELECT status FROM dataset_versions WHERE id = {ref}.version_id) IS NOT 'building'",
+                        _DATASET_FROZEN)
+                for event, ref in (("INSERT", "NEW"), ("UPDATE", "OLD"), ("DELETE", "OLD"))
+            ],
+            _forbid("images_in_dataset_keep", "DELETE", "images",
+                    "EXISTS (SELECT 1 FROM dataset_images WHERE image_id = OLD.id)",
+                    "the image belongs to a frozen dataset version and is kept with it"),
+            *count_changes("dataset_images", "dataset_versions"),
         ],
     )

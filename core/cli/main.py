@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dashboard", "the weekly PDF report: classes, quota fill, production, forecasts"),
     "settings": ("lab", "show or change the monthly production target and working days"),
     "kpi": ("dashboard", "per-class KPI results on the test set"),
+    "annotations": ("labels", "import, export and review boxes (COCO, YOLO, VOC, CVAT, Label Studio)"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),
 }
