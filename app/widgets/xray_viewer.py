@@ -41,7 +41,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainte
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app import tasks
-from core.imaging import pseudocolour, windowing
+from core.imaging import windowing
 from core.imaging.pyramid import ImageChannels, ImageSource, Pyramid
 from core.imaging.windowing import Window
 
@@ -129,10 +129,12 @@ class XRayImageView(QWidget):
         self._scale = 1.0
         self._offset = (0.0, 0.0)
         self._fitted = True
-        self._window: Window | None = None
-        self._window_touched = False
+        # One window per kind of pixels: stored grey values, or 8-bit colours
+        # (the pseudo-colour view, colour files), so switching views keeps each.
+        self._windows: dict[str, Window] = {}
+        self._touched: set[str] = set()
         self._pseudo = False
-        self._colour_hist: np.ndarray | None = None
+        self._colour_hists: dict[bool, np.ndarray] = {}
         self._boxes: list[OverlayBox] = []
         self._drag: _Drag | None = None
         self._draw_once = False
@@ -190,13 +192,16 @@ class XRayImageView(QWidget):
     # ----- windowing and colour
 
     def window(self) -> Window | None:
-        return self._window
+        """The window of what is shown: in stored values for a grey view, in 0-255
+        for a colour one (the pseudo-colour view is already a display rendering)."""
+        return self._windows.get(self._space())
 
     def set_window(self, level: float, width: float) -> None:
-        self._window = Window(float(level), max(float(width), 1.0))
-        self._window_touched = True
+        space = self._space()
+        self._windows[space] = window = Window(float(level), max(float(width), 1.0))
+        self._touched.add(space)
         self.update()
-        self.window_changed.emit(self._window.level, self._window.width)
+        self.window_changed.emit(window.level, window.width)
 
     def apply_preset(self, name: str) -> None:
         """One of ``core.imaging.windowing.PRESETS`` ("full range", "auto", "organic", "metal")."""
@@ -217,15 +222,22 @@ class XRayImageView(QWidget):
     def pseudo_colour(self) -> bool:
         return self._pseudo
 
+    def _space(self) -> str:
+        pyr = self._pyramid
+        return "colour" if self._pseudo or (pyr is not None and pyr.kind == "rgb") else "grey"
+
     def _histogram(self) -> np.ndarray | None:
-        if self._pyramid is None:
+        """The histogram the presets read: stored values, or the shown colours' brightness."""
+        pyr = self._pyramid
+        if pyr is None:
             return None
-        if self._pyramid.hist is not None:
-            return self._pyramid.hist
-        if self._colour_hist is None:
-            coarse = self._pyramid.levels[self._pyramid.coarsest]
-            self._colour_hist = windowing.histogram(coarse.mean(axis=2).astype(np.uint8))
-        return self._colour_hist
+        if self._space() == "grey":
+            return pyr.hist
+        if self._pseudo not in self._colour_hists:
+            levels = pyr.pseudo if self._pseudo else pyr.levels
+            coarse = levels[max(levels)]  # at most 256 a side: cheap enough for the GUI thread
+            self._colour_hists[self._pseudo] = windowing.histogram(coarse.mean(axis=2).astype(np.uint8))
+        return self._colour_hists[self._pseudo]
 
     def _full_scale(self) -> int:
         hist = self._histogram()
@@ -285,7 +297,7 @@ class XRayImageView(QWidget):
         self._pyramid, self._pyramid_source, self._thumb = None, "", None
         self._full_requested = False
         self._message = "Loading…"
-        self._window, self._window_touched, self._colour_hist = None, False, None
+        self._windows, self._touched, self._colour_hists = {}, set(), {}
         self._tile, self._drag = None, None
         self.set_boxes(boxes)
         self.fit()
@@ -328,9 +340,11 @@ class XRayImageView(QWidget):
         self._tile = None
         if resized and self._fitted:
             self.fit()
-        if not self._window_touched:
-            self._window = windowing.preset("auto", self._histogram())
         self._pseudo = self._pseudo and bool(pyramid.pseudo)
+        if "grey" not in self._touched and pyramid.hist is not None:
+            self._windows["grey"] = windowing.preset("auto", pyramid.hist)
+        if "colour" not in self._touched:
+            self._windows["colour"] = Window.between(0, 255)  # colours are shown as rendered
         self.update()
         self.image_loaded.emit(origin)
 
@@ -403,12 +417,10 @@ class XRayImageView(QWidget):
         return self._tile
 
     def _table(self, entries: int, colour: bool) -> np.ndarray:
-        window = self._window or Window.between(0, entries - 1)
-        full_scale = self._full_scale() if colour else 0
-        key = (window, entries, full_scale)
+        window = self._windows.get("colour" if colour else "grey") or Window.between(0, entries - 1)
+        key = (window, entries)
         if self._lut_key != key:
-            self._lut = (pseudocolour.colour_lut(window, full_scale) if colour
-                         else windowing.lut(window, entries))
+            self._lut = windowing.lut(window, entries)
             self._lut_key = key
         return self._lut
 
@@ -561,8 +573,8 @@ class XRayImageView(QWidget):
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
         button = event.button()
         if button == Qt.MouseButton.RightButton or (button == Qt.MouseButton.LeftButton and ctrl):
-            if self._window is not None:
-                self._drag = _Drag("window", pos, window=self._window)
+            if self.window() is not None:
+                self._drag = _Drag("window", pos, window=self.window())
         elif button == Qt.MouseButton.MiddleButton:
             self._drag = _Drag("pan", pos, offset=self._offset)
         elif button == Qt.MouseButton.LeftButton and self._size is not None:
@@ -599,11 +611,8 @@ class XRayImageView(QWidget):
             self.update()
         elif drag.kind == "window":
             full = self._full_scale()
-            self._window = drag.window.dragged(-dy * full / max(self.height(), 200),
-                                               dx * full / max(self.width(), 200), full)
-            self._window_touched = True
-            self.update()
-            self.window_changed.emit(self._window.level, self._window.width)
+            window = drag.window.dragged(-dy * full / max(self.height(), 200), dx * full / max(self.width(), 200), full)
+            self.set_window(window.level, window.width)
         elif drag.kind == "move":
             self._replace_box(self._moved_box(drag.box, dx / self._scale, dy / self._scale))
         elif drag.kind == "resize":

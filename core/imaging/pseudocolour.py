@@ -5,14 +5,13 @@ ratio of the two channels' log-attenuations) is the simulator's
 :func:`core.simulator.physics.pseudo_colour`: one definition, so what the
 viewer shows is what the simulated scanners write as pseudo-colour PNGs.
 This module adds what a viewer needs around it: which images can have the
-view at all, and a window (level/width) applied to the rendered colours.
+view at all. The result is a display rendering; a viewer windows it as it
+would any 8-bit colour image.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from core.imaging.windowing import Window
 
 
 def available(low: np.ndarray | None, high: np.ndarray) -> bool:
@@ -28,16 +27,3 @@ def render(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     if not available(low, high):
         raise ValueError(f"pseudo-colour needs two grey channels of one shape, got {None if low is None else low.shape} and {high.shape}")
     return pseudo_colour(low, high)
-
-
-def colour_lut(window: Window, full_scale: int) -> np.ndarray:
-    """A 256-entry table applying a window given in stored values to 8-bit colours.
-
-    The window's ends, as fractions of the grey data's range, stretch each
-    colour channel alike: the hue is kept, brightness and contrast follow the
-    same level/width the grey view uses.
-    """
-    scale = 255.0 / max(full_scale, 1)
-    low, width = window.low * scale, max(window.width * scale, 1e-3)
-    values = np.arange(256, dtype=np.float32)
-    return np.clip((values - low) * (255.0 / width) + 0.5, 0, 255).astype(np.uint8)

@@ -201,10 +201,3 @@ def test_pseudo_colour_needs_both_channels():
     assert pyramid.build(ImageChannels(high)).pseudo == {}  # grey only
     with pytest.raises(ValueError, match="two grey channels of one shape"):
         pseudocolour.render(None, high)
-
-
-def test_colour_window_keeps_hue_and_full_range_is_identity():
-    assert np.array_equal(pseudocolour.colour_lut(Window.between(0, 16383), 16383), np.arange(256))
-    # The lower half of a 14-bit range stretched over the whole 8-bit scale.
-    table = pseudocolour.colour_lut(Window.between(0, 8191.5), 16383)
-    assert table[0] == 0 and table[64] == 128 and table[128] == 255 and table[255] == 255
