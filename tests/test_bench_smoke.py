@@ -135,3 +135,24 @@ def test_dashboard_benchmark_smoke(tmp_path, qapp):
     assert r["stall_refresh_new_images"] == sorted(r["stall_refresh_new_images"])
     assert r["stall_refresh_new_images"][-1] == r["stall_files"]
     assert r["stall_ticks"] > 0
+
+
+def test_viewer_benchmark_smoke(tmp_path, qapp):
+    from tests.bench import bench_viewer
+
+    r = bench_viewer.run(size=600, frames=6, repeats=2, root=tmp_path, view_size=(400, 300))
+    # Cold: the thumbnail was painted first; the one decode (off the GUI thread) wrote the pyramid.
+    assert r["cold_first_source"] == "thumbnail" and r["decodes_cold"] == 1
+    assert r["cached_levels"] == [1, 2]
+    # Warm: each first paint came from a cached reduced level, with no decode before it.
+    assert r["warm_first_sources"] == ["pyramid", "pyramid"] and min(r["warm_first_levels"]) >= 1
+    assert r["decodes_before_warm_paint"] == [0, 0]
+    # Decodes: the cold one, and one for the pan zoomed past level 1 (0.625 screen pixels per
+    # image pixel at this size needs the full image); none of them on the GUI thread.
+    assert r["gui_thread_decodes"] == 0 and r["decodes"] == 2
+    # Every mouse move of the drag painted exactly one frame, from a tile no bigger than the view.
+    assert r["drag_frames_painted"] == r["frames"] == 6
+    assert r["drag_tile"][0] <= 400 and r["drag_tile"][1] <= 300 and r["drag_level"] == 1
+    assert r["pan_frames_painted"] == 6
+    assert r["first_paint_ratio"] == pytest.approx(r["naive_first_paint_ms"] / r["warm_first_paint_ms"])
+    assert r["drag_ratio"] == pytest.approx(r["drag_fps"] / r["naive_drag_fps"])

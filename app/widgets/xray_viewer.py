@@ -164,7 +164,8 @@ class XRayImageView(QWidget):
     def prefetch(self, path: Path | str) -> None:
         """Build the pyramid of an image the reviewer will open next, in the background."""
         source = ImageSource.from_store(Path(path))
-        tasks.call(source.ensure_cached, lambda built: None, lambda exc: None, self)
+        # A failure here is shown when the image is opened; a prefetch has no one to tell.
+        tasks.call(source.ensure_cached, lambda _built: None, lambda _exc: None, self)
 
     def set_boxes(self, boxes: Iterable[OverlayBox | Sequence]) -> None:
         """Replace the boxes: ``OverlayBox`` or (id, class name, x0, y0, x1, y1, colour, selected)."""
@@ -272,11 +273,6 @@ class XRayImageView(QWidget):
         ix, iy = self.screen_to_image(around)
         self._scale = scale
         self._offset = (around.x() - ix * scale, around.y() - iy * scale)
-        self._fitted = False
-        self.update()
-
-    def pan_by(self, dx: float, dy: float) -> None:
-        self._offset = (self._offset[0] + dx, self._offset[1] + dy)
         self._fitted = False
         self.update()
 

@@ -63,10 +63,6 @@ class Pyramid:
         return max(self.levels)
 
     @property
-    def finest(self) -> int:
-        return min(self.levels)
-
-    @property
     def entries(self) -> int:
         """Stored values a window table must cover (256 for 8-bit and colour, 65,536 for 16-bit)."""
         return 65536 if self.levels[self.coarsest].dtype == np.uint16 else 256

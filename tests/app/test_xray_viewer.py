@@ -312,3 +312,15 @@ def test_a_missing_file_is_reported_and_an_older_request_never_lands(qtbot, view
     tasks.wait_for_calls()
     QApplication.processEvents()
     assert view.image_size() == (300, 200) and view.pyramid().width == 300
+
+
+def test_prefetch_builds_the_next_images_pyramid_in_the_background(qtbot, view, image_path, monkeypatch):
+    threads = []
+    real = pyramid.decode_file
+    monkeypatch.setattr(pyramid, "decode_file", lambda p: threads.append(threading.get_ident()) or real(p))
+    source = ImageSource.from_store(image_path)
+    assert source.cached() is None
+    view.prefetch(image_path)
+    assert tasks.wait_for_calls(10_000)
+    assert source.cached() is not None and len(threads) == 1 and threading.get_ident() not in threads
+    assert _load(qtbot, view, image_path) == "pyramid" and len(threads) == 1

@@ -11,3 +11,4 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_ingest
 "$PY" -m tests.bench.bench_planner
 "$PY" -m tests.bench.bench_dashboard
+"$PY" -m tests.bench.bench_viewer
