@@ -101,7 +101,12 @@ class _Tile:
 
 
 class XRayImageView(QWidget):
-    """Shows one X-ray image with its boxes. See the module docstring for the controls."""
+    """Shows one X-ray image with its boxes. See the module docstring for the controls.
+
+    GUI thread only: its methods are called, and its signals emitted, there;
+    files are read and decoded in app.tasks' pool, whose results come back
+    here (a result for an image no longer shown is dropped).
+    """
 
     box_selected = Signal(object)  # box id, or None when the selection was cleared
     box_edited = Signal(object, float, float, float, float)  # id, x0, y0, x1, y1 (image pixels)

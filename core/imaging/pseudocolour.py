@@ -25,5 +25,6 @@ def render(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     from core.simulator.physics import pseudo_colour
 
     if not available(low, high):
-        raise ValueError(f"pseudo-colour needs two grey channels of one shape, got {None if low is None else low.shape} and {high.shape}")
+        got = "no low channel" if low is None else f"{low.shape} and {high.shape}"
+        raise ValueError(f"pseudo-colour needs two grey channels of one shape, got {got}")
     return pseudo_colour(low, high)
