@@ -93,8 +93,9 @@ class Collector:
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
 
-    def check_size(self, path: Path, limit: int = MAX_FILE_BYTES) -> bool:
+    def check_size(self, path: Path, limit: int | None = None) -> bool:
         """False (with a fatal problem) when ``path`` cannot be read or is too big."""
+        limit = MAX_FILE_BYTES if limit is None else limit
         try:
             size = path.stat().st_size
         except OSError as e:
