@@ -26,6 +26,7 @@ wrote that the file no longer has get a deleting revision.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -156,6 +157,22 @@ def _ingest(lab, images_dir: Path, workers: int | None, progress: Callable[[str]
     return taken, refused, totals
 
 
+def _annotation_files(fmt: str, path: Path) -> Path:
+    """The file to read for a folder XLab exported: its JSON formats would read the
+    export's ``manifest.json`` as one more annotation file."""
+    from core.labels.exports import MANIFEST
+
+    manifest = path / MANIFEST
+    if not (path.is_dir() and manifest.is_file()):
+        return path
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        files = [f for f in data["files"] if f.endswith(".json")] if data.get("format") == fmt else []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return path
+    return path / files[0] if len(files) == 1 and (path / files[0]).is_file() else path
+
+
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a["class_id"] == b["class_id"] and all(abs(a[k] - b[k]) <= SAME_BOX_PX for k in ("x0", "y0", "x1", "y1"))
 
@@ -192,7 +209,7 @@ def import_labels(lab, fmt: str, path: str | Path, *, images_dir: str | Path | N
         line = int(where[5:]) if where.startswith("line ") and where[5:].isdigit() else None
         problems.append(InputProblem(file, line, message if line else (f"{where}: {message}" if where else message)))
 
-    result: ReadResult = formats.read(fmt, path)
+    result: ReadResult = formats.read(fmt, _annotation_files(fmt, path))
     report.counts.update(result.counts)
     for p in result.problems:
         if p.fatal:
