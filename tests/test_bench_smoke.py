@@ -156,3 +156,15 @@ def test_viewer_benchmark_smoke(tmp_path, qapp):
     assert r["pan_frames_painted"] == 6
     assert r["first_paint_ratio"] == pytest.approx(r["naive_first_paint_ms"] / r["warm_first_paint_ms"])
     assert r["drag_ratio"] == pytest.approx(r["drag_fps"] / r["naive_drag_fps"])
+
+
+def test_coco_export_benchmark_smoke(tmp_path):
+    from tests.bench import bench_coco_export
+
+    r = bench_coco_export.run(images=400, repeats=1, root=tmp_path)
+    # The writer's file holds exactly the baseline's document: every image (negatives
+    # included), 1.5 boxes per image, the same ids, boxes and categories.
+    assert r["same_document"]
+    assert r["written_images"] == r["images"] == 400 and r["written_annotations"] == r["boxes"] == 600
+    assert r["ratio"] == pytest.approx(r["baseline_s"] / r["writer_s"])
+    assert r["writer_images_per_s"] == pytest.approx(400 / r["writer_s"])

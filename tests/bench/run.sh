@@ -11,4 +11,5 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_ingest
 "$PY" -m tests.bench.bench_planner
 "$PY" -m tests.bench.bench_dashboard
+"$PY" -m tests.bench.bench_coco_export
 "$PY" -m tests.bench.bench_viewer

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from core.labels.formats import coco, cvat, voc, yolo
-from core.labels.model import LabelImage, LabelSet
+from core.labels.model import LabelSet
 from tests.core.labels.labelsets import assert_same, carried, label_sets, make_images, scratch
 
 globox = pytest.importorskip("globox")
