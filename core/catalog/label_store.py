@@ -429,3 +429,113 @@ def last_import_source(src: Catalog | WriteTransaction, path: str) -> str | None
     """The source name the latest import of the same file or folder was kept under."""
     row = _conn(src).execute("SELECT source FROM label_imports WHERE path = ? ORDER BY id DESC LIMIT 1", (path,)).fetchone()
     return None if row is None else row[0]
+
+
+# -- the review queue (core.labels.review) ------------------------------------------------------
+# Pages are found through indexes (open flags by risk, live boxes by image) and
+# stop at ``limit``; counts are then read for that page's images only.
+
+
+def _box_filter(class_id: int | None, source: str | None, alias: str = "a") -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if class_id is not None:
+        sql += f" AND {alias}.class_id = ?"
+        params.append(class_id)
+    if source is not None:
+        sql += f" AND {alias}.source = ?"
+        params.append(source)
+    return sql, params
+
+
+def _with_live_box(class_id: int | None, source: str | None) -> tuple[str, list[Any]]:
+    """A condition on ``image_id``: the image has a live box of the class and source (empty: no filter)."""
+    if class_id is None and source is None:
+        return "", []
+    sql, params = _box_filter(class_id, source, "b")
+    return f" AND image_id IN (SELECT b.image_id FROM annotations b WHERE b.deleted = 0{sql})", params
+
+
+def flagged_image_page(src: Catalog | WriteTransaction, *, code: str | None, class_id: int | None,
+                       source: str | None, limit: int) -> list[tuple[int, float]]:
+    """(image id, highest open-flag risk) of images with open flags, riskiest first."""
+    where, params = ("AND code = ?", [code]) if code else ("", [])
+    box_sql, box_params = _with_live_box(class_id, source)
+    return [(r[0], r[1]) for r in _conn(src).execute(
+        f"""SELECT image_id, MAX(risk) AS top FROM qa_flags WHERE state = 'open' {where}{box_sql}
+            GROUP BY image_id ORDER BY top DESC, image_id LIMIT ?""", [*params, *box_params, limit])]
+
+
+def box_image_page(src: Catalog | WriteTransaction, *, qa_state: str | None, reviewed: bool, class_id: int | None,
+                   source: str | None, without_open_flags: bool, limit: int) -> list[int]:
+    """Images with a live box in ``qa_state`` (None: any) of the class and source, by image id;
+    ``reviewed``: only images none of whose live boxes is unreviewed."""
+    box_sql, params = _box_filter(class_id, source)
+    if qa_state is not None:
+        box_sql += " AND a.qa_state = ?"
+        params.append(qa_state)
+    if reviewed:
+        box_sql += (" AND NOT EXISTS (SELECT 1 FROM annotations u WHERE u.image_id = a.image_id AND u.deleted = 0"
+                    " AND u.qa_state = 'unreviewed')")
+    if without_open_flags:
+        box_sql += " AND a.image_id NOT IN (SELECT image_id FROM qa_flags WHERE state = 'open')"
+    return [r[0] for r in _conn(src).execute(
+        f"""SELECT a.image_id FROM annotations a WHERE a.deleted = 0{box_sql}
+            GROUP BY a.image_id ORDER BY a.image_id LIMIT ?""", [*params, limit])]
+
+
+def queue_rows(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What a queue row shows of each image: name, file, live boxes, unreviewed boxes, open flags and their codes."""
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(list(image_ids)):
+        marks = _marks(len(chunk))
+        for r in _rows(src, f"""SELECT i.id AS image_id, i.original_name, i.rel_path, i.store_path, i.width,
+                                       i.height, c.name AS item_class,
+                                       (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id AND a.deleted = 0)
+                                           AS boxes,
+                                       (SELECT COUNT(*) FROM annotations a WHERE a.image_id = i.id AND a.deleted = 0
+                                            AND a.qa_state = 'unreviewed') AS unreviewed,
+                                       (SELECT COUNT(*) FROM qa_flags f WHERE f.image_id = i.id AND f.state = 'open')
+                                           AS flags,
+                                       (SELECT MAX(f.risk) FROM qa_flags f WHERE f.image_id = i.id AND f.state = 'open')
+                                           AS risk,
+                                       (SELECT GROUP_CONCAT(DISTINCT f.code) FROM qa_flags f
+                                            WHERE f.image_id = i.id AND f.state = 'open') AS codes
+                                FROM images i LEFT JOIN threat_items t ON t.id = i.item_id
+                                LEFT JOIN threat_classes c ON c.id = t.class_id
+                                WHERE i.id IN ({marks})""", chunk):
+            out[r["image_id"]] = r
+    return out
+
+
+def review_facts(src: Catalog | WriteTransaction, image_id: int) -> dict[str, Any] | None:
+    """An image's file and capture facts as the review shows them (names, not ids)."""
+    rows = _rows(src, """SELECT i.id, i.store_path, i.original_name, i.rel_path, i.width, i.height, i.split,
+                                i.captured_at, i.technician, i.step_id, c.name AS item_class, t.barcode AS item_barcode,
+                                b.barcode AS bag_barcode, b.clutter_level, l.name AS luggage_type, p.name AS pose,
+                                s.name AS scanner, m.name AS scanner_model
+                         FROM images i LEFT JOIN threat_items t ON t.id = i.item_id
+                         LEFT JOIN threat_classes c ON c.id = t.class_id
+                         LEFT JOIN bags b ON b.id = i.bag_id LEFT JOIN luggage_types l ON l.id = b.luggage_type_id
+                         LEFT JOIN poses p ON p.id = i.pose_id LEFT JOIN scanners s ON s.id = i.scanner_id
+                         LEFT JOIN scanner_models m ON m.id = s.model_id
+                         WHERE i.id = ?""", (image_id,))
+    return rows[0] if rows else None
+
+
+def review_totals(src: Catalog | WriteTransaction) -> dict[str, int]:
+    """Live boxes, reviewed boxes (from the counters) and images with open flags."""
+    boxes, reviewed = _conn(src).execute(
+        "SELECT IFNULL(SUM(boxes), 0), IFNULL(SUM(CASE WHEN qa_state != 'unreviewed' THEN boxes END), 0)"
+        " FROM label_class_counts").fetchone()
+    flagged = _conn(src).execute("SELECT COUNT(DISTINCT image_id) FROM qa_flags WHERE state = 'open'").fetchone()[0]
+    negatives = _conn(src).execute("SELECT COUNT(*) FROM image_labels WHERE negative = 1").fetchone()[0]
+    return {"boxes": int(boxes), "reviewed": int(reviewed), "flagged_images": int(flagged),
+            "negatives": int(negatives)}
+
+
+def review_actions_by_actor(src: Catalog | WriteTransaction) -> list[dict[str, Any]]:
+    """Label actions per person, from the audit log (people's actions, not imported boxes):
+    (actor, action, review state after) and how many."""
+    return _rows(src, """SELECT actor, action, json_extract(after_json, '$.qa_state') AS qa_state, COUNT(*) AS n
+                         FROM audit_log WHERE entity = 'annotations'
+                         GROUP BY actor, action, qa_state ORDER BY actor""")
