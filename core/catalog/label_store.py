@@ -401,6 +401,103 @@ def insert_class_history(txn: WriteTransaction, action: str, class_id: int, othe
                 (utc_now(), txn.actor, action, class_id, other_class_id, json.dumps(detail, sort_keys=True)))
 
 
+def class_rows(src: Catalog | WriteTransaction) -> dict[str, dict[str, Any]]:
+    """Every class by name: id, family (id and name), active."""
+    return {r["name"]: r for r in _rows(src, """SELECT c.id, c.name, c.family_id, f.name AS family, c.active
+                                                FROM threat_classes c JOIN threat_families f ON f.id = c.family_id""")}
+
+
+def family_ids(src: Catalog | WriteTransaction) -> dict[str, int]:
+    return {r[1]: r[0] for r in _conn(src).execute("SELECT id, name FROM threat_families")}
+
+
+def insert_class(txn: WriteTransaction, name: str, family_id: int, description: str) -> int:
+    cursor = txn.execute("INSERT INTO threat_classes (name, family_id, description) VALUES (?, ?, ?)",
+                         (name, family_id, description))
+    return int(cursor.lastrowid)
+
+
+def update_class(txn: WriteTransaction, class_id: int, changes: dict[str, Any]) -> None:
+    """Change ``name``, ``family_id`` or ``active`` of a class."""
+    allowed = {"name", "family_id", "active"}
+    if not set(changes) <= allowed:
+        raise ValueError(f"not a class column to change: {sorted(set(changes) - allowed)}")
+    assignments = ", ".join(f"{c} = ?" for c in changes)
+    txn.execute(f"UPDATE threat_classes SET {assignments} WHERE id = ?", (*changes.values(), class_id))
+
+
+def items_of_class(src: Catalog | WriteTransaction, class_id: int) -> dict[str, int]:
+    """The physical items of a class: barcode → id."""
+    return {r[0]: r[1] for r in _conn(src).execute(
+        "SELECT barcode, id FROM threat_items WHERE class_id = ? ORDER BY barcode", (class_id,))}
+
+
+def set_item_classes(txn: WriteTransaction, rows: Sequence[tuple[int, int]]) -> None:
+    """(item id, class id) pairs."""
+    txn.executemany("UPDATE threat_items SET class_id = ? WHERE id = ?", [(c, i) for i, c in rows])
+
+
+def live_boxes_of_class(src: Catalog | WriteTransaction, class_id: int) -> list[dict[str, Any]]:
+    """The class's live boxes (current revisions; rejected ones included), each with its image's item."""
+    return _rows(src, f"""SELECT {_CURRENT_SELECT}, i.item_id FROM annotations a
+                          JOIN images i ON i.id = a.image_id LEFT JOIN threat_classes c ON c.id = a.class_id
+                          WHERE a.class_id = ? AND a.deleted = 0 ORDER BY a.id""", (class_id,))
+
+
+def class_map_entries(src: Catalog | WriteTransaction, class_id: int) -> list[tuple[str, str]]:
+    """(source, external name) of the class maps' entries onto a class."""
+    return [(r[0], r[1]) for r in _conn(src).execute(
+        "SELECT source, external FROM class_maps WHERE class_id = ? ORDER BY source, external", (class_id,))]
+
+
+def kpi_results_of_class(src: Catalog | WriteTransaction, class_id: int) -> list[dict[str, Any]]:
+    return _rows(src, """SELECT id, run_label, evaluated_at, positives, detected, negatives, false_alarms
+                         FROM kpi_results WHERE class_id = ? ORDER BY evaluated_at, id""", (class_id,))
+
+
+def plans_naming_class(src: Catalog | WriteTransaction, class_id: int, class_name: str) -> list[dict[str, Any]]:
+    """Quota plans with a version that has per-class targets for the class or whose
+    spec names it: per plan name, its latest version and the versions concerned."""
+    rows = _rows(src, """SELECT p.name, p.version, p.status,
+                                EXISTS (SELECT 1 FROM quota_plan_classes pc WHERE pc.plan_id = p.id AND pc.class_id = ?)
+                                    OR json_type(p.spec_json, '$.classes.' || json_quote(?)) IS NOT NULL AS concerned
+                         FROM quota_plans p ORDER BY p.name, p.version""", (class_id, class_name))
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        plan = out.setdefault(r["name"], {"plan": r["name"], "versions": []})
+        plan.update(latest_version=r["version"], latest_status=r["status"])
+        if r["concerned"]:
+            plan["versions"].append(r["version"])
+    return [p for p in out.values() if p["versions"]]
+
+
+def class_history_rows(src: Catalog | WriteTransaction, class_id: int | None = None) -> list[dict[str, Any]]:
+    """Class changes, oldest first (of one class, as the changed class or the other one)."""
+    where, params = ("WHERE h.class_id = ? OR h.other_class_id = ?", [class_id, class_id]) if class_id else ("", [])
+    return _rows(src, f"""SELECT h.id, h.at, h.actor, h.action, c.name AS class_name, o.name AS other_class_name,
+                                 h.detail_json
+                          FROM class_history h JOIN threat_classes c ON c.id = h.class_id
+                          LEFT JOIN threat_classes o ON o.id = h.other_class_id {where} ORDER BY h.id""", params)
+
+
+def retired_classes(src: Catalog | WriteTransaction) -> dict[int, list[str]]:
+    """Classes no longer active: id → the classes its latest split made (empty: not split)."""
+    out: dict[int, list[str]] = {r[0]: [] for r in _conn(src).execute("SELECT id FROM threat_classes WHERE active = 0")}
+    if out:
+        for class_id, detail in _conn(src).execute(
+                "SELECT class_id, detail_json FROM class_history WHERE action = 'split' ORDER BY id"):
+            if class_id in out:
+                out[class_id] = list(json.loads(detail).get("into", {}))
+    return out
+
+
+def images_changed_since(src: Catalog | WriteTransaction, seq: int) -> list[int]:
+    """Images with a box or negative revision after clock value ``seq`` (the clock's index finds them)."""
+    return [r[0] for r in _conn(src).execute(
+        """SELECT image_id FROM annotation_revisions WHERE seq > ?
+           UNION SELECT image_id FROM image_label_revisions WHERE seq > ?""", (seq, seq))]
+
+
 def checked_marks(src: Catalog | WriteTransaction) -> tuple[int, int]:
     """(label clock, image id) up to which the label checks have run."""
     seq, image_id = _conn(src).execute("SELECT seq, image_id FROM qa_checked").fetchone()

@@ -1,4 +1,4 @@
-"""``xlab annotations``: import, export, list an image's labels, the QA flags."""
+"""``xlab annotations``: import, export, list an image's labels, the QA flags; ``xlab class``: class changes."""
 
 from __future__ import annotations
 
@@ -134,3 +134,123 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("--recheck", action="store_true", help="check every image again, not only what changed")
     p.add_argument("--limit", type=int, default=500)
     p.set_defaults(func=cmd_qa)
+    _register_class(subparsers, common)
+
+
+# -- xlab class: class changes with history ------------------------------------------------
+
+PLAN_COLUMNS = (
+    Column("plan", "Quota plan"),
+    Column("versions", "Versions concerned", lambda v: ", ".join(f"v{n}" for n in v)),
+    Column("latest", "Latest"),
+    Column("draft", "Drafted now", lambda v: "" if v is None else f"v{v} (publish it to use it)"),
+)
+
+HISTORY_COLUMNS = (
+    Column("id", "#", ident),
+    Column("at", "When", when),
+    Column("actor", "By"),
+    Column("action", "Change"),
+    Column("class_name", "Class"),
+    Column("what", "What", wrap=True),
+)
+
+
+def _split_rule(values: list[str]) -> dict[str, list[str]]:
+    from core.errors import LabelError
+
+    into: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, items = value.partition(":")
+        if not name.strip():
+            raise LabelError(f"--into '{value}': use CLASS or CLASS:ITEM,ITEM")
+        into.setdefault(name.strip(), []).extend(i.strip() for i in items.split(",") if i.strip())
+    return into
+
+
+def _show_change(args: argparse.Namespace, change) -> int:
+    data = change.as_dict()
+    if args.json:
+        print_json(data)
+        return 0
+    counts = {"boxes re-classed": change.boxes_changed, "items moved": change.items_moved,
+              "boxes left for review": change.boxes_for_review, "class map entries moved": change.class_maps_moved,
+              "KPI results on the old class": len(change.kpi_results)}
+    emit(args, data, _counts_rows(counts), COUNT_COLUMNS)
+    if change.plans:
+        emit(args, data, [p | {"latest": f"v{p['latest_version']} ({p['latest_status']})"} for p in change.plans],
+             PLAN_COLUMNS)
+        if not change.drafted and change.action != "move":
+            say("the plans above still use the old class: run again with --update-plans to draft their next "
+                "versions, or edit them with 'xlab quota plan'")
+    for r in change.kpi_results:
+        say(f"KPI result #{r['id']} ({r['run_label']}, {r['evaluated_at'][:10]}) was measured on class "
+            f"'{change.class_name}' before this change")
+    say(f"class {change.class_name}: {change.action} recorded in the class history")
+    return 0
+
+
+def cmd_class_change(args: argparse.Namespace) -> int:
+    from core.labels import classes
+
+    with open_lab(args) as lab:
+        if args.action == "rename":
+            change = classes.rename_class(lab.catalog, args.name, args.new_name, update_plans=args.update_plans,
+                                          actor=args.user)
+        elif args.action == "move":
+            change = classes.move_class(lab.catalog, args.name, args.family, actor=args.user)
+        elif args.action == "merge":
+            change = classes.merge_classes(lab.catalog, args.name, args.into, update_plans=args.update_plans,
+                                           actor=args.user)
+        else:
+            change = classes.split_class(lab.catalog, args.name, _split_rule(args.into), rest=args.rest,
+                                         review=args.review, family=args.family, update_plans=args.update_plans,
+                                         actor=args.user)
+    return _show_change(args, change)
+
+
+def cmd_class_history(args: argparse.Namespace) -> int:
+    from core.labels.classes import history
+
+    with open_lab(args) as lab:
+        rows = history(lab.catalog, args.name)
+    shown_rows = [r | {"what": ", ".join(f"{k} {v}" for k, v in r["detail"].items()
+                                         if k in ("from", "to", "into", "rest", "review", "boxes_changed",
+                                                  "items_moved", "drafted") and v not in (None, [], {}, False))}
+                  for r in rows]
+    emit(args, rows, shown_rows, HISTORY_COLUMNS)
+    return 0
+
+
+def _register_class(subparsers: argparse._SubParsersAction, common: Common) -> None:
+    group = subparsers.add_parser("class", parents=[common.anywhere])
+    actions = group.add_subparsers(dest="action", required=True)
+    plans = argparse.ArgumentParser(add_help=False)
+    plans.add_argument("--update-plans", action="store_true",
+                       help="draft the next version of each quota plan concerned (publish it yourself)")
+    p = actions.add_parser("rename", parents=[common.lab, common.json, plans], help="rename a class")
+    p.add_argument("name", metavar="CLASS")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    p.set_defaults(func=cmd_class_change)
+    p = actions.add_parser("move", parents=[common.lab, common.json], help="move a class to another family")
+    p.add_argument("name", metavar="CLASS")
+    p.add_argument("family", metavar="FAMILY")
+    p.set_defaults(func=cmd_class_change, update_plans=False)
+    p = actions.add_parser("merge", parents=[common.lab, common.json, plans],
+                           help="merge a class into another: its boxes and items become the other's; it is retired")
+    p.add_argument("name", metavar="CLASS")
+    p.add_argument("into", metavar="INTO_CLASS")
+    p.set_defaults(func=cmd_class_change)
+    p = actions.add_parser("split", parents=[common.lab, common.json, plans],
+                           help="split a class into new classes by physical item; boxes follow their image's item")
+    p.add_argument("name", metavar="CLASS")
+    p.add_argument("--into", action="append", default=[], metavar="NEW:ITEM,ITEM",
+                   help="a new class and the barcodes of the items that go to it (repeat for each class)")
+    p.add_argument("--rest", metavar="NEW", help="the new class of every item not named and of boxes no item decides")
+    p.add_argument("--review", action="store_true",
+                   help="leave boxes no item decides on the retired class, flagged 'class split: review'")
+    p.add_argument("--family", metavar="FAMILY", help="family of the new classes (default: the split class's)")
+    p.set_defaults(func=cmd_class_change)
+    p = actions.add_parser("history", parents=[common.lab, common.json], help="class changes, oldest first")
+    p.add_argument("name", metavar="CLASS", nargs="?")
+    p.set_defaults(func=cmd_class_history)

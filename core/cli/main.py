@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("lab", "show or change the monthly production target and working days"),
     "kpi": ("dashboard", "per-class KPI results on the test set"),
     "annotations": ("labels", "import, export and review boxes (COCO, YOLO, VOC, CVAT, Label Studio)"),
+    "class": ("labels", "class changes with history: rename, move to a family, merge, split by item"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),
 }

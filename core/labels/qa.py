@@ -15,6 +15,9 @@ class_conflict      the same physical item boxed as different classes across    
 missing_box         no box on an image whose step placed a threat item          0.70
 box_count           more boxes than items placed                                0.60
 box_size            a box's area or aspect far from its class's boxes           0.40-0.60
+class_split         a box of a class that was split (``core.labels.classes``)   0.80
+                    and that the split's rule left for review
+class_retired       a box of a class retired otherwise (merged)                 0.80
 ==================  ==========================================================  =====
 
 Rejected boxes count as no box. Sizes use robust statistics per class:
@@ -49,7 +52,7 @@ MIN_LOG_SPREAD = 0.1
 _MAD_TO_SIGMA = 1.4826
 
 RISK = {"box_on_clean_bag": 1.0, "box_on_negative": 0.9, "class_not_in_step": 0.9, "class_conflict": 0.8,
-        "missing_box": 0.7, "box_count": 0.6, "box_size": 0.4}
+        "missing_box": 0.7, "box_count": 0.6, "box_size": 0.4, "class_split": 0.8, "class_retired": 0.8}
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class _Context:
         self._sizes: dict[int, SizeStats | None] = {}
         self._votes: dict[int, dict[int, int]] = {}
         self._names = {v: k for k, v in store.class_ids(txn).items()}
+        self.retired = store.retired_classes(txn)
 
     def sizes(self, class_id: int) -> SizeStats | None:
         if class_id not in self._sizes:
@@ -141,6 +145,17 @@ def findings(ctx: _Context, facts: dict[str, Any], boxes: list[dict[str, Any]], 
                     out[(b["annotation_id"], "class_conflict")] = (
                         f"box #{b['annotation_id']} calls item {facts['item_barcode']} {ctx.name(b['class_id'])}; "
                         f"its boxes across images: {spread}", RISK["class_conflict"])
+    for b in kept:
+        if b["class_id"] in ctx.retired:
+            parts = ctx.retired[b["class_id"]]
+            box = f"box #{b['annotation_id']} ({ctx.name(b['class_id'])})"
+            if parts:
+                out[(b["annotation_id"], "class_split")] = (
+                    f"class split: review — {box}: its class was split into {', '.join(parts)}; re-class it",
+                    RISK["class_split"])
+            else:
+                out[(b["annotation_id"], "class_retired")] = (
+                    f"{box}: its class is retired; re-class it", RISK["class_retired"])
     for b in kept:
         if b["class_id"] is None:
             continue

@@ -183,18 +183,24 @@ def _overrides(txn: WriteTransaction, plan_id: int) -> dict[tuple, int]:
 def create_plan(catalog: Catalog, spec: PlanSpec, actor: str | None = None, keep_overrides: bool = True) -> PlanRef:
     """Build a draft from ``spec`` (new name, replaced draft, or next version)."""
     with catalog.write(actor) as txn:
-        latest = store.latest_in_txn(txn, spec.name)
-        plan, created = _draft_for_edit(txn, spec.name, spec)
-        overrides: dict[tuple, int] = {}
-        if latest is not None and keep_overrides:
-            overrides = _overrides(txn, latest["id"])
-        if not created:
-            before = {"spec": plan["spec_json"]}
-            store.clear_draft_contents(txn, plan["id"])
-            store.update_draft_plan(txn, plan["id"], {k: v for k, v in _plan_row(spec, plan["version"], plan["based_on"], txn.actor).items() if k not in ("version", "based_on")})
-            txn.audit("replace_draft", "quota_plan", f"{spec.name} v{plan['version']}", before, {"spec": spec.to_json()})
-        _build(txn, plan["id"], spec, overrides)
-        txn.summary.append(f"quota plan {spec.name} v{plan['version']} drafted")
+        return draft_plan_in(txn, spec, keep_overrides)
+
+
+def draft_plan_in(txn: WriteTransaction, spec: PlanSpec, keep_overrides: bool = True) -> PlanRef:
+    """:func:`create_plan` inside the caller's transaction (a class change drafts
+    the next versions of the plans it concerns together with the change)."""
+    latest = store.latest_in_txn(txn, spec.name)
+    plan, created = _draft_for_edit(txn, spec.name, spec)
+    overrides: dict[tuple, int] = {}
+    if latest is not None and keep_overrides:
+        overrides = _overrides(txn, latest["id"])
+    if not created:
+        before = {"spec": plan["spec_json"]}
+        store.clear_draft_contents(txn, plan["id"])
+        store.update_draft_plan(txn, plan["id"], {k: v for k, v in _plan_row(spec, plan["version"], plan["based_on"], txn.actor).items() if k not in ("version", "based_on")})
+        txn.audit("replace_draft", "quota_plan", f"{spec.name} v{plan['version']}", before, {"spec": spec.to_json()})
+    _build(txn, plan["id"], spec, overrides)
+    txn.summary.append(f"quota plan {spec.name} v{plan['version']} drafted")
     return PlanRef(plan["id"], spec.name, plan["version"], "draft", spec.note)
 
 
