@@ -21,13 +21,14 @@ from app.views.dashboards_area import DashboardsView
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.lab_setup import install_menus
+from app.views.labels import LabelReviewView
 from app.views.quotas import QuotaPlansView
 from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
 # Areas to come (Datasets, Runs) are added as they work.
-AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory")
+AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels")
 
 
 class MainWindow(QMainWindow):
@@ -50,7 +51,8 @@ class MainWindow(QMainWindow):
         self.ingest = IngestMonitorPanel(lab)
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)
-        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory}
+        self.labels = LabelReviewView(lab)
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -175,6 +177,7 @@ class MainWindow(QMainWindow):
             if task is not None:
                 task.wait(10_000)
         self.watcher.stop()
+        self.labels.shutdown()  # a box moved by the keys in the last moment is saved
         tasks.wait_for_calls(5000)
         self.today.shutdown()
         self.dashboards.shutdown()
