@@ -168,3 +168,38 @@ def test_coco_export_benchmark_smoke(tmp_path):
     assert r["written_images"] == r["images"] == 400 and r["written_annotations"] == r["boxes"] == 600
     assert r["ratio"] == pytest.approx(r["baseline_s"] / r["writer_s"])
     assert r["writer_images_per_s"] == pytest.approx(400 / r["writer_s"])
+
+
+def test_dataset_benchmarks_smoke(tmp_path):
+    from core.datasets import versions
+    from core.lab import Lab
+    from tests.bench import bench_datasets
+
+    r = bench_datasets.run(images=3000, classes=2, root=tmp_path)
+    # The freeze's counts equal a recount of the test images that passed QA (every seeded test image
+    # has a box or is a negative; the edits left 0.5 % unusable for the second version).
+    assert r["freeze_images"] == r["test_images_in_catalog"] > 0
+    assert r["second_images"] == r["freeze_images"] - r["made_unusable"]
+    lab = Lab.open(tmp_path / "lab")
+    try:
+        # Boxes as of the freeze's label clock, from the revision history (edits came after it).
+        boxes = lab.catalog.query_one(
+            "SELECT COUNT(*) AS n FROM annotation_revisions r JOIN images i ON i.id = r.image_id "
+            "JOIN dataset_versions v ON v.name = 'test-set' AND v.version = 1 "
+            "WHERE i.split = 'test' AND r.seq <= v.label_seq AND r.deleted = 0 AND r.qa_state != 'rejected' "
+            "AND r.seq = (SELECT MAX(seq) FROM annotation_revisions x WHERE x.annotation_id = r.annotation_id "
+            "AND x.seq <= v.label_seq)")["n"]
+        assert r["freeze_boxes"] == boxes
+        # The diff equals the set difference of the two memberships.
+        a = set(versions.member_ids(lab.catalog, "test-set@1"))
+        b = set(versions.member_ids(lab.catalog, "test-set@2"))
+        assert r["diff"]["removed"] == len(a - b) == r["made_unusable"] and r["diff"]["added"] == len(b - a) == 0
+        # The edited images (none of them made unusable) are exactly those with changed labels.
+        assert r["diff"]["labels_changed"] == r["edited_images"] > 0
+    finally:
+        lab.close()
+    assert r["diff_agrees"] and r["distribution_agrees"]  # the pandas baselines found the same
+    assert r["distribution_boxes"] == r["freeze_boxes"]
+    assert r["freeze_vs_floor"] == pytest.approx(r["freeze_s"] / r["freeze_floor_s"])
+    assert r["diff_ratio"] == pytest.approx(r["diff_pandas_s"] / r["diff_s"])
+    assert r["train_images"] == sum(r["train_subsets"].values()) > 0

@@ -341,3 +341,44 @@ def test_freeze_refuses_bad_requests_clearly(lab):
         versions.freeze(lab.catalog, "t", "test", plan=PLAN, ratio=2)
     report = versions.freeze(lab.catalog, "t", "test", plan=PLAN, dry_run=True)
     assert report.dry_run and report.images > 0 and versions.list_versions(lab.catalog) == []
+
+
+def test_the_dataset_commands(lab, tmp_path, capsys):
+    import json
+
+    from core.cli.main import main
+
+    where = ["--lab", str(lab.paths.root)]
+    lab.close()
+    assert main(["dataset", "freeze", "train", "--rule", "train", "--plan", PLAN, *where]) == 2
+    assert "test set comes first" in capsys.readouterr().err
+    assert main(["dataset", "freeze", "test-set", "--rule", "test", "--plan", PLAN, "--json", *where]) == 0
+    frozen = json.loads(capsys.readouterr().out)
+    assert frozen["version"] == 1 and frozen["images"] > 0
+    assert main(["dataset", "freeze", "train", "--rule", "train", "--from", "test-set", "--ratio", "2:1",
+                 "--seed", "3", *where]) == 0
+    out = capsys.readouterr().out
+    assert "train@1 frozen: train set of bench-plan v1" in out and "k per class" in out
+    assert main(["dataset", "list", "--json", *where]) == 0
+    assert [v["name"] for v in json.loads(capsys.readouterr().out)] == ["test-set", "train"]
+    assert main(["dataset", "show", "train@1", *where]) == 0
+    assert "derived from test-set@1" in capsys.readouterr().out
+    assert main(["dataset", "diff", "test-set", "train", "--json", *where]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["removed"] == frozen["images"] and d["added"] > 0
+    assert main(["dataset", "distribution", "test-set", "--json", *where]) == 0
+    assert json.loads(capsys.readouterr().out)["subsets"] == {"test": frozen["images"]}
+    assert main(["dataset", "show", "nope@2", *where]) == 2
+    assert "no dataset named 'nope'" in capsys.readouterr().err
+    # Export: the version's images (written here where the seed left only names) and its labels as COCO.
+    reopened = Lab.open(where[1])
+    try:
+        for row in reopened.catalog.query("SELECT store_path FROM images"):
+            path = reopened.paths.store / row["store_path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"png")
+    finally:
+        reopened.close()
+    assert main(["dataset", "export", "test-set@1", "--format", "coco", "-o", str(tmp_path / "out"), *where]) == 0
+    coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert len(coco["images"]) == frozen["images"] and len(coco["annotations"]) == frozen["boxes"]
