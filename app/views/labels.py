@@ -299,6 +299,7 @@ class LabelReviewView(AreaView):
             combo.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
             combo.currentIndexChanged.connect(lambda _: self._filters_changed())
         self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setMaximumHeight(8)
@@ -306,6 +307,10 @@ class LabelReviewView(AreaView):
         self.queue_table, self.queue_proxy = make_table(self.queue_model)
         self.queue_table.setObjectName("label_queue")
         self.queue_table.setSortingEnabled(False)  # the queue's order is its meaning
+        self.queue_proxy.sort(-1)  # make_table sorted by the first column: back to the model's order
+        # Scanner file names differ at their end (time, counter): keep it visible.
+        self.queue_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.queue_table.setWordWrap(False)  # a wrap at the name's hyphen would leave "SCN-…"
         self.queue_table.selectionModel().currentRowChanged.connect(lambda current, _: self._open_row(current.row()))
         self.queue_title = QLabel("")
         self.reviewers = QLabel("")
@@ -397,6 +402,7 @@ class LabelReviewView(AreaView):
         self.box_table, self.box_proxy = make_table(self.box_model)
         self.box_table.setObjectName("label_boxes")
         self.box_table.setSortingEnabled(False)
+        self.box_proxy.sort(-1)
         self.box_table.selectionModel().currentRowChanged.connect(lambda current, _: self._box_row_chosen(current.row()))
         self.picker = ClassPickerPanel()
         self.picker.picked.connect(self._class_picked)

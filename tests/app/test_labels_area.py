@@ -82,6 +82,9 @@ def test_the_queue_puts_flagged_images_first_then_unreviewed_ones(area, labelled
     rows = area.queue_model.rows
     flagged = [r["image_id"] for r in rows if r["flags"]]
     assert flagged and rows[0]["image_id"] == flagged[0] and rows[0]["codes"] == "box_on_negative"
+    # As listed on screen, too.
+    shown = [area.queue_proxy.index(n, 0).data(Qt.ItemDataRole.ToolTipRole) for n in range(len(rows))]
+    assert shown == [r["name"] for r in rows]
     rest = [r["image_id"] for r in rows[len(flagged):]]
     assert rest == sorted(rest) and all(r["unreviewed"] for r in rows)
     # The first image is open, its finding listed with its reason, its capture facts shown.
@@ -270,3 +273,19 @@ def test_empty_lab_says_what_to_do_and_imports_coco(qtbot, labelled_source, tmp_
         window.close()
     finally:
         _closed_after_background_calls(lab)
+
+
+def test_the_area_with_labels_fits_1366x768(qtbot, area):
+    """test_screens_fit opens Labels on a lab with no labels (its empty state); this is the full area."""
+    from tests.app.test_screens_fit import column_problems, settle, visible_views
+
+    window = area.window()
+    settle(qtbot, area)
+    views = visible_views(area)
+    assert {v.objectName() for v in views} >= {"label_queue", "label_boxes"}
+    problems = [p for v in views for p in column_problems(v)]
+    assert window.width() <= 1366 and window.height() <= 768
+    needs, has = area.minimumSizeHint(), window.stack.size()
+    assert needs.width() <= has.width() and needs.height() <= has.height(), f"needs {needs}, has {has}"
+    assert not problems, "\n".join(problems)
+    assert area.viewer.width() >= 500 and area.viewer.height() >= 350  # the image gets the room
