@@ -30,6 +30,7 @@ from pathlib import Path
 
 from core.catalog.failures import is_catalog_error
 from core.catalog import ingest_store as sql
+from core.catalog import label_store
 from core.catalog.db import utc_now
 from core.errors import StoreFullError, UnknownNameError
 from core.ingest import log as ingest_log
@@ -217,14 +218,35 @@ class Ingestor:
         outcomes: list[Outcome] = []
         try:
             with self.lab.catalog.write() as txn:
+                label_clock = label_store.clock(txn)
                 for prepared, scanner in batch:
                     outcomes.append(self._commit_one(txn, prepared, scanner))
                 if any(p.kind == "report" for p, _ in batch) or any(o.outcome == "ingested" for o in outcomes):
                     sql.link_reports(txn, self._class_ids)
+                    self._check_labels(txn, outcomes, label_clock)
         except BaseException:
             self._index = None  # rows it may have gained were rolled back
             raise
         return outcomes
+
+    def _check_labels(self, txn, outcomes: list[Outcome], label_clock: int) -> None:
+        """Run the label checks (``core.labels.qa``) on the images this batch brought
+        or labelled (its TDR boxes), in the batch's transaction. Under a savepoint:
+        checks that fail are undone and logged, and the batch commits without them
+        (``xlab annotations qa`` catches up later)."""
+        from core.labels.qa import check_images
+
+        txn.execute("SAVEPOINT label_checks")
+        try:
+            touched = {o.image_id for o in outcomes if o.outcome == "ingested" and o.image_id is not None}
+            touched.update(label_store.images_changed_since(txn, label_clock))
+            check_images(txn, sorted(touched))
+        except Exception as exc:  # noqa: BLE001 - the ingest must not fail for its label checks
+            # A failure that ended the whole transaction (disk full) makes this
+            # raise too: then the batch is retried file by file, as for any failure.
+            txn.execute("ROLLBACK TO label_checks")
+            self.log.warning("label checks skipped for a batch of %d file(s): %s", len(outcomes), describe(exc))
+        txn.execute("RELEASE label_checks")
 
     def _commit_failed(self, item: tuple[Prepared, ScannerInfo | None], exc: Exception) -> Outcome:
         """One file the catalog could not take: keep it in quarantine with the reason (or refuse it)."""

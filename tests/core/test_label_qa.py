@@ -127,3 +127,61 @@ def test_the_queue_is_riskiest_first_and_a_dismissed_flag_stays_dismissed(lab):
     qa.dismiss(lab.catalog, flags[1]["id"])
     qa.run_checks(lab.catalog, full=True)
     assert codes(lab, threat) == {} and codes(lab, threat, "dismissed") == {"missing_box": 1}
+
+
+# -- the checks run at ingest, on the images a batch brought ------------------------------------
+
+
+def _ingest_lab(tmp_path, item: str | None):
+    """The tiny ingest lab with scanner T1 capturing a confirmed step that placed ``item`` (None: a clean bag)."""
+    from tests.core.ingest_helpers import tiny_lab
+
+    lab = tiny_lab(tmp_path / "ingest")
+    with lab.catalog.write() as txn:
+        item_id = None if item is None else txn.execute("SELECT id FROM threat_items WHERE barcode = ?", (item,)).fetchone()[0]
+        session = txn.execute("INSERT INTO capture_sessions (scanner_id, technician, session_date, created_at, status)"
+                              " VALUES (1, 'ana', '2026-01-01', '2026-01-01', 'open')").lastrowid
+        txn.execute("INSERT INTO capture_steps (session_id, position, bag_id, item_id, split, images_wanted, status,"
+                    " confirmed_at) VALUES (?, 1, 1, ?, 'test', 50, 'active', '2026-01-01')", (session, item_id))
+    return lab
+
+
+def _ingest(lab, n: int) -> list[int]:
+    from core.ingest.engine import watch
+    from tests.core.ingest_helpers import drop, scan_png
+
+    for i in range(n):
+        drop(lab, "T1", f"scan_{i}.png", scan_png(100 + i))
+    list(watch(lab, once=True, workers=0, settle_s=0.05, poll_s=0.05))
+    return [r["id"] for r in lab.catalog.query("SELECT id FROM images ORDER BY id")]
+
+
+def test_ingest_runs_the_label_checks_on_the_images_it_brings(tmp_path):
+    lab = _ingest_lab(tmp_path, "TI-1")
+    try:
+        images = _ingest(lab, 3)
+        assert len(images) == 3
+        # Flagged by the ingest itself: nobody ran 'xlab annotations qa'.
+        assert all(codes(lab, image) == {"missing_box": 1} for image in images)
+        assert "TI-1" in qa.queue(lab.catalog)[0]["reason"]
+    finally:
+        lab.close()
+
+
+def test_label_checks_that_fail_at_ingest_lose_no_image(tmp_path, monkeypatch, caplog):
+    def broken(txn, image_ids):
+        txn.execute("INSERT INTO qa_flags (image_id, code, reason, risk, created_at) VALUES (1, 'x', 'x', 1, 'now')")
+        raise RuntimeError("checks broke")
+
+    monkeypatch.setattr(qa, "check_images", broken)
+    lab = _ingest_lab(tmp_path, "TI-1")
+    try:
+        with caplog.at_level("WARNING"):
+            images = _ingest(lab, 2)
+        assert len(images) == 2 and not list(lab.paths.drop_folder("T1").glob("*.png"))
+        # What the failed checks wrote was undone with them; the images are kept.
+        assert lab.catalog.query_one("SELECT COUNT(*) AS n FROM qa_flags")["n"] == 0
+        assert lab.catalog.query_one("SELECT COUNT(*) AS n FROM quarantine")["n"] == 0
+        assert "label checks skipped" in caplog.text and "checks broke" in caplog.text
+    finally:
+        lab.close()
