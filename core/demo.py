@@ -34,6 +34,12 @@ from core.simulator.scanner import Setup, session_setups, simulate
 # In the demo the person at the window runs this station's session (scanning
 # its tags in Today); simulated technicians run the others.
 DEMO_STATION = "SCN-A"
+# The PNG/TIFF scanners' ground truth is imported after this many files, or
+# this long, whichever comes first (the window shows labels within a minute).
+GROUND_TRUTH_EVERY_FILES = 16
+GROUND_TRUTH_EVERY_S = 20.0
+# How long the end of a headless run waits for ingest to take the last files.
+DRAIN_S = 60.0
 
 
 def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_sessions: bool = True) -> Lab:
@@ -92,16 +98,22 @@ def run_demo_scanners(
 
     Each scanner captures its session's steps: ``DEMO_STATION`` once the
     person at the window has scanned the step's tags, the others run by
-    simulated technicians. ``with_ingest`` also runs ingest (on a thread of
-    its own) so the steps fill without a window. Stops after ``count`` files
-    in all (never if None); each yield is one file written.
+    simulated technicians. ``with_ingest`` (no window) also runs ingest on a
+    thread of its own so the steps fill, and a simulated technician runs
+    ``DEMO_STATION`` too; a run of ``count`` files then waits for ingest to
+    take the last ones. Stops after ``count`` files in all (never if None);
+    each yield is one file written.
+
+    Labels arrive as a lab's would: the DICOS scanner's in its ground-truth
+    TDRs (ingest), the others' as the simulator's ground truth imported every
+    few files (:class:`GroundTruthImport`) and once more at the end.
     """
     names = [s["name"] for s in all_rows(lab.catalog, "scanners")]
     formats = ("png16", "tiff16", "dicos", "pseudo_png")
     streams = [
         simulate(lab, name, None, rate_per_minute=0, fmt=formats[i % len(formats)],
                  write_mode="slow" if i == 1 else "rename", seed=seed + i,
-                 setups=session_setups(lab, name) if name == DEMO_STATION
+                 setups=session_setups(lab, name) if name == DEMO_STATION and not with_ingest
                  else simulated_technician(lab, name, f"sim-{name.lower()}"))
         for i, name in enumerate(names)
     ]
@@ -115,7 +127,9 @@ def run_demo_scanners(
               if with_ingest else None)
     if ingest is not None:
         ingest.start()
+    truth = GroundTruthImport(lab)
     next_at = time.monotonic()
+    finished = False
     try:
         while streams and (count is None or written < count):
             if failure:
@@ -131,13 +145,106 @@ def run_demo_scanners(
             last_done[index] = step.done
             next_at = max(next_at + interval, time.monotonic())
             written += 1
+            truth.wrote()
             yield Progress(written, count, step.message)
+        finished = True
     finally:
         for stream in streams:
             stream.close()
+        if ingest is not None and finished and not failure:
+            _drain(lab, stop)
         stop.set()
         if ingest is not None:
             ingest.join(30)
+        truth.run()
+
+
+def _drain(lab: Lab, stop: threading.Event) -> None:
+    """Wait (up to DRAIN_S) until the drop folders hold no file ingest has yet to take."""
+    from core.ingest.engine import is_temporary
+
+    folders = [lab.paths.drop_folder(s["name"]) for s in all_rows(lab.catalog, "scanners")]
+    deadline = time.monotonic() + DRAIN_S
+    while time.monotonic() < deadline and not stop.is_set():
+        waiting = [f for folder in folders if folder.is_dir() for f in folder.iterdir()
+                   if f.is_file() and not is_temporary(f.name)]
+        if not waiting:
+            return
+        time.sleep(0.2)
+
+
+class GroundTruthImport:
+    """The simulator's ground truth of the PNG and TIFF scanners, imported through
+    the same path as any lab's labels (``core.labels.imports``, COCO, matched by
+    file name, boxes with source ``ground_truth``; a clean bag is a labelled
+    negative). DICOS files are left out: their truth comes in their TDRs.
+
+    A record waits until ingest has catalogued its image. Each import writes
+    its COCO file under ``LAB/simulator/ground_truth_imports``. Not thread-safe:
+    one per scanner loop.
+    """
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.done: set[str] = set()
+        self.files = 0
+        self.last = time.monotonic()
+
+    def wrote(self) -> None:
+        """One more file written: import when enough files or time went by."""
+        self.files += 1
+        if self.files >= GROUND_TRUTH_EVERY_FILES or time.monotonic() - self.last >= GROUND_TRUTH_EVERY_S:
+            self.run()
+
+    def run(self) -> int:
+        """Import the records whose images are in the catalog now; returns how many.
+        A refused import is left for the next run (the demo goes on)."""
+        import json
+        import logging
+
+        from core.catalog import label_store
+        from core.labels.formats import coco
+        from core.labels.imports import import_labels
+        from core.labels.model import LabelBox, LabelImage, LabelSet
+
+        self.files, self.last = 0, time.monotonic()
+        folder = self.lab.paths.ground_truth
+        if not folder.is_dir():
+            return 0
+        images, names = [], []
+        for path in sorted(folder.glob("*/*.json")):
+            if path.name in self.done:
+                continue
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # being written; next time
+            if record.get("format") == "dicos" or (record.get("class_name") and not record.get("box")):
+                self.done.add(path.name)  # in its TDR; or an item the render could not place: nothing to say
+                continue
+            found = label_store.images_by_name(self.lab.catalog, record["file"])
+            if len(found) != 1:
+                continue  # not ingested yet
+            if label_store.image_box_counts(self.lab.catalog, found) or label_store.negatives(self.lab.catalog, found):
+                self.done.add(path.name)  # labelled already (a clean bag's step; an earlier run)
+                continue
+            row = label_store.image(self.lab.catalog, found[0])
+            boxes = (LabelBox(record["class_name"], *map(float, record["box"])),) if record.get("class_name") else ()
+            images.append(LabelImage(record["file"], row["width"], row["height"], boxes, negative=not boxes))
+            names.append(path.name)
+        if not images:
+            return 0
+        categories = tuple(sorted({b.label for im in images for b in im.boxes}))
+        out = self.lab.paths.root / "simulator" / "ground_truth_imports"
+        (written,) = coco.write(LabelSet(tuple(images), categories), out,
+                                file_name=f"ground_truth_{time.strftime('%Y%m%d_%H%M%S')}_{len(self.done):06d}.json")
+        try:
+            import_labels(self.lab, "coco", written, source="simulator", box_source="ground_truth", actor="simulator")
+        except XLabError as exc:
+            logging.getLogger(__name__).warning("demo ground truth not imported (%s); tried again later", exc)
+            return 0
+        self.done.update(names)
+        return len(images)
 
 
 def _ingest_until(lab: Lab, stop: threading.Event, failure: list[BaseException]) -> None:

@@ -180,11 +180,13 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def import_labels(lab, fmt: str, path: str | Path, *, images_dir: str | Path | None = None,
                   map_path: str | Path | None = None, source: str | None = None, skip_bad: bool = False,
                   actor: str | None = None, workers: int | None = None,
-                  progress: Callable[[str], None] | None = None) -> ImportReport:
+                  progress: Callable[[str], None] | None = None, box_source: str = "import") -> ImportReport:
     """Import the annotations at ``path`` (a file, or a folder of the format's files).
 
     Returns the report; raises :class:`LabelImportError` (with the report) when
     refused. ``lab`` is a :class:`core.lab.Lab` (ingest needs its store).
+    ``box_source``: the label source of boxes without a score (``ground_truth``
+    for a reference such as the simulator's; scored boxes are ``model``).
     """
     from core.labels import formats
 
@@ -305,7 +307,7 @@ def import_labels(lab, fmt: str, path: str | Path, *, images_dir: str | Path | N
                     new = {"image_id": image_id, "class_id": class_id, "label": b.label, "x0": b.x0, "y0": b.y0,
                            "x1": b.x1, "y1": b.y1, "iscrowd": int(b.iscrowd), "difficult": int(b.difficult),
                            "truncated": int(b.truncated), "score": b.score, "rotation": b.rotation,
-                           "source": "import" if b.score is None else "model", "qa_state": "unreviewed",
+                           "source": box_source if b.score is None else "model", "qa_state": "unreviewed",
                            "deleted": 0, "note": f"{source}: {b.ext_id}" if b.ext_id else source}
                     if not any(_same(new, w) for w in wanted):
                         wanted.append(new)
