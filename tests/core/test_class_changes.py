@@ -65,7 +65,8 @@ def captured(lab, item: str | None, n: int = 1) -> list[int]:
                                   " VALUES (1, 'ana', '2026-01-01', '2026-01-01')").lastrowid
             step = txn.execute("INSERT INTO capture_steps (session_id, position, bag_id, item_id, split, images_wanted)"
                                " VALUES (?, 1, ?, ?, 'test', ?)", (session, bag_id, item_id, n)).lastrowid
-            row |= {"step_id": step, "item_id": item_id, "bag_id": bag_id, "split": "test", "scanner_id": 1}
+            row |= {"step_id": step, "item_id": item_id, "bag_id": bag_id, "split": "test", "scanner_id": 1,
+                    "pose_id": txn.execute("SELECT id FROM poses").fetchone()[0]}
         return [insert_image(txn, row | {"sha256": f"{start + i:064x}", "store_path": f"x/{start + i}.png",
                                          "original_name": f"{start + i}.png"}) for i in range(n)]
 
@@ -186,6 +187,24 @@ def test_merge_moves_boxes_items_and_maps_retires_the_class_and_keeps_the_past_r
 
 def class_of_as_of(lab, image: int, seq: int) -> list[str]:
     return [b.class_name for b in A.labels_of(lab.catalog, image, as_of=seq).boxes]
+
+
+def test_a_dataset_version_frozen_before_a_merge_exports_the_class_it_was_frozen_with(lab, tmp_path):
+    from core.datasets import versions
+    from core.labels.exports import export_labels
+
+    folded = boxed(lab, "TI-3", "knife_folding", 2)
+    frozen = versions.freeze(lab.catalog, "pilot-test", "test", plan="pilot")
+    assert frozen.images == 2
+    C.merge_classes(lab.catalog, "knife_folding", "knife_kitchen")
+    assert all(class_of(lab, i) == ["knife_kitchen"] for i in folded)
+    members = versions.store.members(lab.catalog, versions.resolve(lab.catalog, "pilot-test@1")["id"])
+    revision_ids = [int(r) for m in members for r in m[-1].split()]
+    export_labels(lab, "coco", tmp_path / "out", image_ids=[m[0] for m in members], revision_ids=revision_ids,
+                  as_of=frozen.label_seq, with_images=False)
+    coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    assert sorted(names[a["category_id"]] for a in coco["annotations"]) == ["knife_folding", "knife_folding"]
 
 
 def test_split_by_item_rule_boxes_follow_their_images_item(lab):
