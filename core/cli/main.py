@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("dashboard", "the weekly PDF report: classes, quota fill, production, forecasts"),
     "settings": ("lab", "show or change the monthly production target and working days"),
     "kpi": ("dashboard", "per-class KPI results on the test set"),
+    "eval": ("evaluation", "evaluate detection results: COCO AP/AR per class (as pycocotools)"),
     "annotations": ("labels", "import, export and review boxes (COCO, YOLO, VOC, CVAT, Label Studio)"),
     "class": ("labels", "class changes with history: rename, move to a family, merge, split by item"),
     "dataset": ("datasets", "frozen dataset versions: freeze test and k:1 train sets, list, show, diff, export"),

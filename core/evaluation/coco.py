@@ -339,7 +339,7 @@ def read_detections(data: Any, gt: GroundTruth, source: str = "detections") -> D
         problems.raise_if_any()
     columns = _detection_columns(data)
     if columns is None:
-        columns = _detection_columns_checked(data, problems)
+        columns = _detection_columns_checked(data, gt, problems)
         problems.raise_if_any()
     image_id, category_id, box, score = columns
     bad = ~np.isfinite(box).all(axis=1) | ~np.isfinite(score) | (box[:, 2] < 0) | (box[:, 3] < 0)
@@ -380,18 +380,22 @@ def _detection_columns(data: list) -> tuple[np.ndarray, ...] | None:
             score.astype(np.float64))
 
 
-def _detection_columns_checked(data: list, problems: _Problems) -> tuple[np.ndarray, ...]:
+def _detection_columns_checked(data: list, gt: GroundTruth, problems: _Problems) -> tuple[np.ndarray, ...]:
     """Record by record, naming each problem (the slow path, for a file that has some)."""
+    known = {"image_id": (set(gt.image_ids.tolist()), "images"),
+             "category_id": (set(gt.category_ids.tolist()), "categories")}
     for i, d in enumerate(data):
         where = f"detections[{i}]"
         if not isinstance(d, dict):
             problems.add(f"{where}: must be an object, got {type(d).__name__}")
             continue
-        for key in ("image_id", "category_id"):
+        for key, (ids, listed) in known.items():
             if key not in d:
                 problems.add(f"{where}: has no '{key}'")
             elif not _is_int(d[key]):
                 problems.add(f"{where}: {key} must be an integer, got {_short(d[key])}")
+            elif d[key] not in ids:
+                problems.add(f"{where}: {key} {d[key]} is not in the ground truth's {listed}")
         if "bbox" not in d:
             problems.add(f"{where}: has no 'bbox'")
         elif (message := _box_problem(d["bbox"])) is not None:
