@@ -103,3 +103,8 @@ class DatasetError(XLabError):
         more = len(self.problems) - 50
         tail = f"\n  ... and {more} more" if more > 0 else ""
         super().__init__(f"{message}{shown}{tail}")
+
+
+class EvaluationError(XLabError):
+    """An evaluation asked for in a way that would give a misleading number (a threshold
+    picked on the test set, a rate with nothing to measure it on)."""
