@@ -203,3 +203,14 @@ def test_dataset_benchmarks_smoke(tmp_path):
     assert r["freeze_vs_floor"] == pytest.approx(r["freeze_s"] / r["freeze_floor_s"])
     assert r["diff_ratio"] == pytest.approx(r["diff_pandas_s"] / r["diff_s"])
     assert r["train_images"] == sum(r["train_subsets"].values()) > 0
+
+
+def test_eval_benchmark_smoke(tmp_path):
+    from tests.bench import bench_eval
+
+    r = bench_eval.run(images=300, classes=5, seed=1, root=tmp_path)
+    # All three evaluated the same files and agree entry by entry (precision, recall, summary).
+    assert r["max_diff_pycocotools"] <= 1e-6 and r["max_diff_faster_coco_eval"] <= 1e-6
+    assert r["detections"] > r["gt_boxes"] > 0 and 0 < r["xlab_stats"][1] < 1  # AP50: neither trivial nor empty
+    assert r["speedup_vs_pycocotools"] == pytest.approx(r["pycocotools_s"] / r["xlab_s"])
+    assert r["speedup_vs_faster_coco_eval"] == pytest.approx(r["faster_coco_eval_s"] / r["xlab_s"])

@@ -14,3 +14,4 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_coco_export
 "$PY" -m tests.bench.bench_viewer
 "$PY" -m tests.bench.bench_datasets
+"$PY" -m tests.bench.bench_eval
