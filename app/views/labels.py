@@ -489,9 +489,7 @@ class LabelReviewView(AreaView):
         lab, filt = self._lab, self._filter()
 
         def read():
-            from core.catalog import label_store
-
-            return R.queue_page(lab.catalog, filt), R.progress(lab.catalog), sorted(label_store.class_ids(lab.catalog))
+            return R.queue_page(lab.catalog, filt), R.progress(lab.catalog), R.class_names(lab.catalog)
 
         tasks.call(read, self._show_queue, self._failed_read, self)
 

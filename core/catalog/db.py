@@ -92,6 +92,19 @@ class WriteTransaction:
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         return self.conn.executemany(sql, rows)
 
+    @contextlib.contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """A part of the transaction that is undone alone if its body raises
+        (the exception goes on; what came before in the transaction stays)."""
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
     def audit(
         self,
         action: str,

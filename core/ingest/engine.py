@@ -236,17 +236,15 @@ class Ingestor:
         (``xlab annotations qa`` catches up later)."""
         from core.labels.qa import check_images
 
-        txn.execute("SAVEPOINT label_checks")
         try:
-            touched = {o.image_id for o in outcomes if o.outcome == "ingested" and o.image_id is not None}
-            touched.update(label_store.images_changed_since(txn, label_clock))
-            check_images(txn, sorted(touched))
+            with txn.savepoint("label_checks"):
+                touched = {o.image_id for o in outcomes if o.outcome == "ingested" and o.image_id is not None}
+                touched.update(label_store.images_changed_since(txn, label_clock))
+                check_images(txn, sorted(touched))
         except Exception as exc:  # noqa: BLE001 - the ingest must not fail for its label checks
-            # A failure that ended the whole transaction (disk full) makes this
-            # raise too: then the batch is retried file by file, as for any failure.
-            txn.execute("ROLLBACK TO label_checks")
+            # A failure that ended the whole transaction (disk full) makes the
+            # rollback raise too: then the batch is retried file by file, as for any failure.
             self.log.warning("label checks skipped for a batch of %d file(s): %s", len(outcomes), describe(exc))
-        txn.execute("RELEASE label_checks")
 
     def _commit_failed(self, item: tuple[Prepared, ScannerInfo | None], exc: Exception) -> Outcome:
         """One file the catalog could not take: keep it in quarantine with the reason (or refuse it)."""

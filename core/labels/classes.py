@@ -38,6 +38,7 @@ from typing import Any
 
 from core.catalog import Catalog, WriteTransaction
 from core.catalog import label_store as store
+from core.catalog import quota_store
 from core.errors import LabelError
 
 ACTIONS = ("rename", "move", "merge", "split")
@@ -104,8 +105,7 @@ def _follow(txn: WriteTransaction, change: ClassChange, class_id: int, old_name:
                    "needs_next_version": rewrite is not None})
         if rewrite is None or not update_plans:
             continue
-        latest = txn.execute("SELECT spec_json FROM quota_plans WHERE name = ? ORDER BY version DESC LIMIT 1",
-                             (plan["plan"],)).fetchone()[0]
+        latest = quota_store.latest_in_txn(txn, plan["plan"])["spec_json"]
         spec = PlanSpec.from_json(latest)
         rewrite(spec)
         ref = draft_plan_in(txn, spec)

@@ -62,6 +62,11 @@ class ReviewProgress:
     by_reviewer: dict[str, dict[str, int]] = field(default_factory=dict)  # actor -> {accepted: n, ...}
 
 
+def class_names(catalog: Catalog) -> list[str]:
+    """Every threat class a box may be given, by name."""
+    return sorted(store.class_ids(catalog))
+
+
 def queue_page(catalog: Catalog, filt: QueueFilter = QueueFilter(), limit: int = PAGE) -> list[dict[str, Any]]:
     """One page of the review queue, in review order (see the module docstring).
 
