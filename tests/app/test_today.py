@@ -276,7 +276,7 @@ def test_an_angled_pose_is_drawn_at_its_defined_angle(qtbot, today, demo_lab):
 def test_a_scanned_tag_and_enter_never_skip_or_flag(qtbot, today, demo_lab):
     from PySide6.QtWidgets import QApplication, QRadioButton
 
-    from app.views.today import StepReasonDialog
+    from app.views.checklist_dialogs import StepReasonDialog
 
     view = today
     view.start()
@@ -353,7 +353,7 @@ def test_ctrl_p_saves_the_checklist_where_asked_and_says_where(qtbot, today, doc
 def test_the_move_image_dialog_cannot_be_confirmed_by_a_scanner(qtbot):
     from PySide6.QtWidgets import QApplication
 
-    from app.views.today import MoveImageDialog
+    from app.views.checklist_dialogs import MoveImageDialog
 
     dialog = MoveImageDialog(None, 7, ["(no step: unassigned)", "1. BG-1 · TI-1 · flat", "2. BG-1 · TI-2 · flat"])
     qtbot.addWidget(dialog)
