@@ -40,17 +40,32 @@ GROUND_TRUTH_EVERY_FILES = 16
 GROUND_TRUTH_EVERY_S = 20.0
 # How long the end of a headless run waits for ingest to take the last files.
 DRAIN_S = 60.0
+# The starter batch: one test session of this many steps (one image each, the
+# plan's cap) on the scanner with the smallest images, a train session that
+# mirrors it with train-pool objects, frozen as these two versions, so a new
+# lab's Datasets and Labels areas have something to show.
+STARTER_STEPS = 24
+STARTER_TEST, STARTER_TRAIN = "demo-test", "demo-train"
+# A starter image ingest has not taken after this long is left behind (the demo goes on).
+STARTER_FILE_S = 15.0
+# Each demo scanner writes the format at its index (SCN-C: DICOS with ground-truth TDRs).
+SCANNER_FORMATS = ("png16", "tiff16", "dicos", "pseudo_png")
 
 
-def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_sessions: bool = True) -> Lab:
+def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_sessions: bool = True,
+                    starter_datasets: bool = False) -> Lab:
     """Make (or bring up to date) the demo lab; idempotent. ``plan_sessions``:
-    plan today's capture sessions when none is open."""
+    plan today's capture sessions when none is open. ``starter_datasets``
+    (``xlab demo``, the window's demo lab): see :func:`make_starter_datasets`.
+    Off by default, so a demo lab made for a test holds no images."""
     lab = Lab.init(root)
     import_inventory(lab.catalog, resource("demo", "inventory.yaml"), actor=actor)
     spec = read_plan_spec(resource("demo", "plan.yaml"))
     if quota_store.find_plan(lab.catalog, spec.name, published_only=True) is None:
         create_plan(lab.catalog, spec, actor=actor)
         publish_plan(lab.catalog, spec.name, actor=actor)
+    if starter_datasets:
+        make_starter_datasets(lab, spec.name, actor=actor)
     if plan_sessions and not list_sessions(lab, include_closed=False):
         run_to_end(plan_captures(lab, PlanOptions(quota_plan=spec.name, start=date.today(), shifts=1, weekends=True),
                                  actor=actor))
@@ -109,7 +124,7 @@ def run_demo_scanners(
     few files (:class:`GroundTruthImport`) and once more at the end.
     """
     names = [s["name"] for s in all_rows(lab.catalog, "scanners")]
-    formats = ("png16", "tiff16", "dicos", "pseudo_png")
+    formats = SCANNER_FORMATS
     streams = [
         simulate(lab, name, None, rate_per_minute=0, fmt=formats[i % len(formats)],
                  write_mode="slow" if i == 1 else "rename", seed=seed + i,
@@ -261,3 +276,170 @@ def _ingest_until(lab: Lab, stop: threading.Event, failure: list[BaseException])
         failure.append(exc)
     finally:
         progress.close()
+
+
+# -- the starter batch ----------------------------------------------------------
+
+
+def make_starter_datasets(lab: Lab, plan: str, *, actor: str = "demo", seed: int = 7) -> dict[str, object]:
+    """The demo lab's first datasets, made the way a lab makes them.
+
+    On a lab with no capture session yet: a test session of ``STARTER_STEPS``
+    steps planned from ``plan`` on the scanner with the smallest images, then a
+    train session mirroring it step for step with train-pool objects (same
+    class, luggage type x clutter, pose), each run by a simulated technician,
+    written into the drop folder in the scanner's format and ingested from it;
+    the simulator's ground truth is imported (DICOS: it came in the TDRs).
+    Then ``demo-test`` (rule test) and ``demo-train`` (rule train, 1:1 clone of
+    ``demo-test``) are frozen from ``plan``.
+
+    Idempotent: an existing version is not frozen again; nothing is captured
+    on a lab that has sessions. Cells below target are in the freeze reports
+    (returned, by version name), never hidden; a capture or freeze that cannot
+    be done is logged as one line and the demo goes on. Calling thread.
+    """
+    import logging
+
+    from core.datasets.versions import freeze, list_versions
+
+    log = logging.getLogger(__name__)
+    have = {v["name"] for v in list_versions(lab.catalog)}
+    if {STARTER_TEST, STARTER_TRAIN} <= have:
+        return {}
+    if not list_sessions(lab):
+        try:
+            _capture_starter(lab, plan, actor, seed)
+        except XLabError as exc:
+            log.warning("demo starter batch not captured (%s); the demo goes on without it", exc)
+    reports: dict[str, object] = {}
+    for name, rule in ((STARTER_TEST, "test"), (STARTER_TRAIN, "train")):
+        if name in have:
+            continue
+        options: dict = {"plan": plan, "actor": actor}
+        if rule == "train":
+            if STARTER_TEST not in have and STARTER_TEST not in reports:
+                log.warning("demo dataset %s not frozen: it clones %s, which is not frozen", name, STARTER_TEST)
+                continue
+            options.update(parent=STARTER_TEST, ratio=1, seed=seed)
+        try:
+            # A version with no image would stand in the way of the first real one.
+            if freeze(lab.catalog, name, rule, dry_run=True, **options).images == 0:
+                log.warning("demo dataset %s not frozen: no %s image has passed label QA yet", name, rule)
+                continue
+            reports[name] = freeze(lab.catalog, name, rule, **options)
+        except XLabError as exc:
+            log.warning("demo dataset %s not frozen: %s", name, exc)
+    return reports
+
+
+def _starter_scanner(lab: Lab) -> tuple[str, str]:
+    """The scanner with the smallest images (the fastest to simulate and ingest), and its demo format."""
+    models = {m["id"]: m["width"] * m["height"] for m in all_rows(lab.catalog, "scanner_models")}
+    scanners = all_rows(lab.catalog, "scanners")
+    if not scanners:
+        raise XLabError("the demo inventory has no scanner")
+    index = min(range(len(scanners)), key=lambda i: (models.get(scanners[i]["model_id"], 0), i))
+    return scanners[index]["name"], SCANNER_FORMATS[index % len(SCANNER_FORMATS)]
+
+
+def _capture_starter(lab: Lab, plan: str, actor: str, seed: int) -> None:
+    from core.capture.sessions import open_session
+    from core.catalog import capture_store
+
+    scanner, fmt = _starter_scanner(lab)
+    technician = f"sim-{scanner.lower()}"
+    run_to_end(plan_captures(lab, PlanOptions(
+        quota_plan=plan, start=date.today(), shifts=1, weekends=True, shift_hours=1.0,
+        rate_per_hour=float(STARTER_STEPS), scanners=(scanner,), splits=("test",)), actor=actor))
+    planned = list_sessions(lab, scanner=scanner, include_closed=False)
+    if not planned:
+        raise XLabError(f"the quota plan '{plan}' has no test setup left for {scanner}")
+    test_steps = capture_store.steps_of(lab.catalog, planned[0]["id"])
+    _run_starter_session(lab, scanner, fmt, technician, seed)
+    train = _train_mirror(lab, test_steps)
+    if not train:
+        raise XLabError("the inventory has no train-pool item or bag to mirror the test session with")
+    open_session(lab, scanner, technician, train, actor=actor, host="demo")
+    _run_starter_session(lab, scanner, fmt, technician, seed + 1)
+    GroundTruthImport(lab).run()
+
+
+def _train_mirror(lab: Lab, test_steps: list[dict]) -> list:
+    """The test steps again with train-pool objects: each test bag replaced by a train bag of
+    its luggage type and clutter, each item by a train item of its class (one for one, so the
+    session still packs each bag once); a step with no counterpart is left out."""
+    from collections import defaultdict
+
+    from core.capture.sessions import StepSpec
+    from core.catalog import capture_store
+
+    objects = capture_store.planner_objects(lab.catalog)
+    pools = {(kind, oid): split for kind, oid, split in objects["pools"]}
+    class_of = {i[0]: i[2] for i in objects["items"]}
+    stratum_of = {b[0]: (b[2], b[3]) for b in objects["bags"]}
+    train_items, train_bags = defaultdict(list), defaultdict(list)
+    for item_id, barcode, class_id in objects["items"]:
+        if pools.get(("item", item_id)) == "train":
+            train_items[class_id].append(barcode)
+    for bag_id, barcode, luggage, clutter in objects["bags"]:
+        if pools.get(("bag", bag_id)) == "train":
+            train_bags[(luggage, clutter)].append(barcode)
+    taken: dict[object, int] = defaultdict(int)
+
+    def counterpart(pool: dict, key, chosen: dict, original: int) -> str | None:
+        if original not in chosen:
+            candidates = pool.get(key) or []
+            chosen[original] = candidates[taken[key] % len(candidates)] if candidates else None
+            taken[key] += 1
+        return chosen[original]
+
+    bags: dict[int, str | None] = {}
+    items: dict[int, str | None] = {}
+    out = []
+    for st in test_steps:
+        bag = counterpart(train_bags, stratum_of[st["bag_id"]], bags, st["bag_id"])
+        item = (counterpart(train_items, class_of[st["item_id"]], items, st["item_id"])
+                if st["item_id"] is not None else None)
+        if bag is None or (st["item_id"] is not None and item is None):
+            continue
+        out.append(StepSpec(bag, item, st["pose"], "train", st["images_wanted"]))
+    return out
+
+
+def _run_starter_session(lab: Lab, scanner: str, fmt: str, technician: str, seed: int) -> None:
+    """A simulated technician runs the scanner's open session to its end, each file
+    ingested from the drop folder before the next step (so it joins its step)."""
+    from core.ingest.engine import is_temporary, watch
+
+    stream = simulate(lab, scanner, None, rate_per_minute=0, fmt=fmt, seed=seed,
+                      setups=simulated_technician(lab, scanner, technician))
+    ingest = watch(lab, [scanner], workers=0, poll_s=0.05)
+    folder = lab.paths.drop_folder(scanner)
+    settled: set[str] = set()  # files ingest left in the folder (rejected)
+    written = 0
+    idle_since = time.monotonic()
+    try:
+        while list_sessions(lab, scanner=scanner, include_closed=False):
+            progress = next(stream)
+            if progress.done == written:
+                # The technician closed the session (the loop ends), or waits on a file
+                # ingest set aside or quarantined (the step never fills).
+                if time.monotonic() - idle_since > STARTER_FILE_S:
+                    raise XLabError(f"the starter session on {scanner} stopped filling; closed as it is")
+                continue
+            written = progress.done
+            deadline = time.monotonic() + STARTER_FILE_S
+            while time.monotonic() < deadline:
+                left = {str(f) for f in folder.iterdir() if f.is_file() and not is_temporary(f.name)} - settled
+                if not left:
+                    break
+                settled |= {o.source for o in next(ingest).outcomes if o.outcome == "rejected"}
+            else:
+                raise XLabError(f"ingest did not take the starter batch's file in {folder} within {STARTER_FILE_S:g} s")
+            idle_since = time.monotonic()
+    finally:
+        stream.close()
+        ingest.close()
+        for session in list_sessions(lab, scanner=scanner, include_closed=False):
+            if session["held_by"] == technician:
+                close_session(lab, session["id"], technician)
