@@ -18,6 +18,7 @@ from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
 from app.views.dashboards_area import DashboardsView
+from app.views.datasets import DatasetsView
 from app.views.ingest import IngestMonitorPanel
 from app.views.inventory import InventoryView
 from app.views.lab_setup import install_menus
@@ -27,8 +28,8 @@ from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
-# Areas to come (Datasets, Runs) are added as they work.
-AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels")
+# Areas to come (Runs) are added as they work.
+AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels", "Datasets")
 
 
 class MainWindow(QMainWindow):
@@ -52,7 +53,8 @@ class MainWindow(QMainWindow):
         self.quotas = QuotaPlansView(lab)
         self.inventory = InventoryView(lab)
         self.labels = LabelReviewView(lab)
-        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels}
+        self.datasets = DatasetsView(lab, settings=settings)
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels, "Datasets": self.datasets}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -181,4 +183,5 @@ class MainWindow(QMainWindow):
         tasks.wait_for_calls(5000)
         self.today.shutdown()
         self.dashboards.shutdown()
+        self.datasets.shutdown()
         super().closeEvent(event)

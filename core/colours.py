@@ -34,6 +34,9 @@ SERIES: dict[str, RGB] = {
     "quarantine": (170, 40, 150),
 }
 
+# Dataset subsets (the Datasets area's distribution charts).
+SUBSETS: dict[str, RGB] = {"test": (200, 80, 60), "train": (90, 130, 200), "validation": (240, 170, 50)}
+
 
 def fill_rgb(fraction: float | None) -> RGB:
     """The fill scale at ``fraction`` (clamped to 0..1); None: no target."""

@@ -108,6 +108,7 @@ class FreezeReport:
     clone_borrowed: int = 0
     clone_short: int = 0
     dry_run: bool = False
+    classes: list[dict[str, Any]] = field(default_factory=list)  # per class and subset: images (by cell), boxes
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,9 +257,10 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
             "qa": "usable, labelled (a live, not rejected, box or a labelled negative), no open QA flag",
         }, sort_keys=True),
     })
-    store.insert_members(txn, version_id)
-    stats = _stats(txn, version_id, names)
-    content_hash = _content_hash(store.hash_rows(txn, version_id))
+    members, box_classes, box_sizes = store.collect_picked(txn)
+    store.insert_members(txn, version_id, members)
+    stats = _stats(members, box_classes, box_sizes, names)
+    content_hash = _content_hash(members, store.picked_shas(txn))
     images = sum(stats["subsets"].values())
     boxes = sum(row[-1] for row in stats["box_classes"])
     below = _below_target(txn, plan["id"], stats["cells"], rule, ks, names)
@@ -275,7 +277,7 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
         below_target_setups=sum(c["missing_setups"] for c in below),
         clone=[_named_draw(d, names) for d in draws if d.borrowed or d.short][:_REPORT_CELLS],
         clone_borrowed=sum(d.borrowed for d in draws), clone_short=sum(d.short for d in draws),
-        dry_run=dry_run,
+        dry_run=dry_run, classes=_class_counts(stats, class_names),
     )
     store.freeze(txn, version_id, images, boxes, content_hash, json.dumps(report.as_dict(), sort_keys=True),
                  json.dumps(stats, sort_keys=True))
@@ -297,7 +299,7 @@ def _draw_train(txn: WriteTransaction, plan: dict[str, Any], ratio: int | None, 
     steps = store.plan_ratio_steps(txn, plan["id"])
     classes = {cell[0] for cell in test_counts}
     ks = {c: (ratio if ratio is not None else (1 if c == 0 else steps.get(c, 0))) for c in classes}
-    preferred = [m[0] for m in store.members(txn, parent["id"])] if parent and parent["rule"] == "train" else []
+    preferred = store.member_ids(txn, parent["id"]) if parent and parent["rule"] == "train" else []
     if not rows:
         return ks, [], clone_test_mix(test_counts, {}, ks)[1]
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -344,30 +346,82 @@ def _below_target(txn: WriteTransaction, plan_id: int, cells: list[list], rule: 
                                       c["scanner_model"], c["pose"]))
 
 
-def _content_hash(rows: list[tuple[str, str, int, str]]) -> str:
-    """sha256 over the members sorted by image hash: image sha256, subset, negative, revision ids."""
-    digest = hashlib.sha256()
-    rows.sort()
-    digest.update("".join(f"{sha}\t{subset}\t{negative}\t{revisions}\n"
-                          for sha, subset, negative, revisions in rows).encode())
+def _class_counts(stats: dict[str, Any], class_names: dict[int, str]) -> list[dict[str, Any]]:
+    """Per class and subset: images (by their cell's class) and boxes (by box class), for a freeze's preview."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def entry(class_key: int, subset: str) -> dict[str, Any]:
+        name = class_names.get(class_key, str(class_key)) if class_key else "(clean)"
+        return out.setdefault((name, subset), {"class_name": name, "subset": subset, "images": 0, "boxes": 0})
+
+    for subset, class_key, *_key, images, _setups, _boxes in stats["cells"]:
+        entry(class_key, subset)["images"] += images
+    for subset, class_key, _bucket, boxes in stats["box_classes"]:
+        entry(class_key, subset)["boxes"] += boxes
+    return [out[k] for k in sorted(out)]
+
+
+def _content_hash(members: store.Members, shas: list[str]) -> str:
+    """sha256 over the members sorted by image hash: per member its image's sha256 (32 bytes), subset
+    (index into SUBSETS), negative and number of boxes (uint8, uint8, uint32 little-endian), then
+    every member's revision ids in the same order (int64 little-endian): the same images with the
+    same labels give the same hash in any catalog."""
+    import numpy as np
+
+    digests = np.frombuffer(bytes.fromhex("".join(shas)), dtype=">u8").reshape(-1, 4)
+    order = np.lexsort(digests.T[::-1])
+    record = np.dtype([("sha", "V32"), ("subset", "u1"), ("negative", "u1"), ("boxes", "<u4")])
+    rows = np.empty(len(order), dtype=record)
+    rows["sha"] = np.frombuffer(digests.tobytes(), dtype="V32")[order]
+    rows["subset"] = members.subsets[order]
+    rows["negative"] = members.negatives[order]
+    rows["boxes"] = members.boxes[order]
+    digest = hashlib.sha256(b"xlab dataset version members 1\n")
+    digest.update(rows.tobytes())
+    digest.update(members.revisions[members.revision_positions(order)].astype("<i8").tobytes())
     return digest.hexdigest()
 
 
-def _stats(txn: WriteTransaction, version_id: int, names: dict[str, dict[int, str]]) -> dict[str, Any]:
-    """The label distribution, computed once at freeze (the version never changes)."""
-    from core.catalog.dataset_store import SIZE_BUCKETS
+def _counts(*columns) -> list[tuple]:
+    """Distinct rows of the integer ``columns`` with how many times each occurs."""
+    import numpy as np
 
-    cells = [list(r) for r in store.member_cells(txn, version_id)]
+    if not len(columns[0]):
+        return []
+    stacked = np.stack([np.asarray(c, dtype=np.int64) for c in columns])
+    keys, counts = np.unique(stacked, axis=1, return_counts=True)
+    return [(*key, n) for key, n in zip(keys.T.tolist(), counts.tolist())]
+
+
+def _stats(members: store.Members, box_classes, box_sizes, names: dict[str, dict[int, str]]) -> dict[str, Any]:
+    """The label distribution, computed once at freeze (the version never changes), from the
+    members and their boxes' classes and size buckets (in the members' revision order)."""
+    import numpy as np
+
+    from core.catalog.dataset_store import SIZE_BUCKETS, SUBSETS
+
+    group = members.subsets.astype(np.int64) * max(1, len(members.cell_keys)) + members.cells
+    images = _counts(group)
+    box_sum = np.bincount(group, weights=members.boxes, minlength=1).astype(np.int64)
+    setups = {}
+    for key, *_setup, _n in _counts(group, members.item_keys, members.bag_ids):
+        setups[key] = setups.get(key, 0) + 1
+    cells = []
+    for key, n in images:
+        subset, cell = divmod(key, max(1, len(members.cell_keys)))
+        cells.append([SUBSETS[subset], *members.cell_keys[cell], n, setups[key], int(box_sum[key])])
     subsets: dict[str, int] = {}
-    for subset, *_key, images, _setups, _boxes in cells:
-        subsets[subset] = subsets.get(subset, 0) + images
-    box_classes = [list(r) for r in store.box_classes_and_sizes(txn, version_id)]
-    used = ({c[1] for c in cells} | {b[1] for b in box_classes}) - {0}
+    for subset, *_key, n, _setups, _boxes in cells:
+        subsets[subset] = subsets.get(subset, 0) + n
+    box_subsets = np.repeat(members.subsets, members.boxes)
+    box_rows = [[SUBSETS[s], c, k, n] for s, c, k, n in _counts(box_subsets, box_classes, box_sizes)]
+    per_image = [[SUBSETS[s], neg, b, n] for s, neg, b, n in _counts(members.subsets, members.negatives, members.boxes)]
+    used = ({c[1] for c in cells} | {b[1] for b in box_rows}) - {0}
     return {
         "subsets": dict(sorted(subsets.items())),
         "cells": sorted(cells, key=lambda c: tuple(map(str, c))),
-        "boxes_per_image": sorted(list(r) for r in store.boxes_per_image(txn, version_id)),
-        "box_classes": sorted(box_classes),
+        "boxes_per_image": sorted(per_image),
+        "box_classes": sorted(box_rows),
         "size_buckets": list(SIZE_BUCKETS),
         # Names as they were at freeze: a class renamed later keeps its old
         # name in this version's distribution.
@@ -429,7 +483,7 @@ def lineage(catalog: Catalog, version: dict[str, Any] | str) -> dict[str, Any]:
 
 def member_ids(catalog: Catalog, ref: str | VersionRef, subset: str | None = None) -> list[int]:
     """Image ids of a version (of one subset), ascending."""
-    return [m[0] for m in store.members(catalog, resolve(catalog, ref)["id"], subset)]
+    return store.member_ids(catalog, resolve(catalog, ref)["id"], subset)
 
 
 def export(lab, ref: str | VersionRef, fmt: str, out_dir, *, link: bool = False):

@@ -75,7 +75,7 @@ def open_area(qtbot, window, name: str):
     return area
 
 
-AREAS = ["Today", "Dashboards:0", "Dashboards:1", "Dashboards:2", "Ingest", "Quotas", "Inventory", "Labels"]
+AREAS = ["Today", "Dashboards:0", "Dashboards:1", "Dashboards:2", "Ingest", "Quotas", "Inventory", "Labels", "Datasets"]
 
 
 @pytest.mark.parametrize("where", AREAS)
