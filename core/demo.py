@@ -413,7 +413,8 @@ def _run_starter_session(lab: Lab, scanner: str, fmt: str, technician: str, seed
 
     stream = simulate(lab, scanner, None, rate_per_minute=0, fmt=fmt, seed=seed,
                       setups=simulated_technician(lab, scanner, technician))
-    ingest = watch(lab, [scanner], workers=0, poll_s=0.05)
+    # The simulator renames each file into place whole, so ingest need not wait for it to settle.
+    ingest = watch(lab, [scanner], workers=0, settle_s=0.02, poll_s=0.02)
     folder = lab.paths.drop_folder(scanner)
     settled: set[str] = set()  # files ingest left in the folder (rejected)
     written = 0

@@ -60,7 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from core.errors import IngestRunningError
     from core.ingest.lock import describe_owners, lab_ingest_owners
 
-    lab = create_demo_lab(args.lab)
+    lab = create_demo_lab(args.lab, starter_datasets=not args.no_datasets)
     root = lab.paths.root
     print(f"demo lab ready at {root}")
     if args.headless or args.open_window is None:
@@ -117,6 +117,8 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("--headless", action="store_true", help="no window: run the scanners in this terminal")
     p.add_argument("--rate", type=float, default=12.0, help="images per minute per scanner")
     p.add_argument("--count", type=int, default=None, help="stop after this many files (headless)")
+    p.add_argument("--no-datasets", action="store_true",
+                   help="a new demo lab without its starter batch and frozen demo-test/demo-train")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("gui", parents=[common.lab])
