@@ -38,8 +38,9 @@ def demo_steps(root: str) -> Iterator[Progress]:
     """The demo lab as ``xlab demo`` makes it, as a task."""
     from core.demo import create_demo_lab
 
-    yield Progress(0, 1, "Creating the demo lab: inventory, quota plan and today's capture sessions…")
-    create_demo_lab(root).close()
+    yield Progress(0, 1, "Creating the demo lab: inventory, quota plan, a first scanned batch frozen as demo-test and "
+                         "demo-train, and today's capture sessions…")
+    create_demo_lab(root, starter_datasets=True).close()
     return root
 
 
