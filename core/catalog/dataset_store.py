@@ -12,27 +12,36 @@ The model (migration ``0008_dataset_versions``)
   and label revision ids, sorted by image hash), ``report_json`` (what the
   freeze found: exclusions, shortfalls, near-duplicates) and ``stats_json``
   (the label distribution, computed once at freeze) complete it.
-* ``dataset_images``: one row per member image: its subset (test, train,
-  validation), its quota cell and physical setup at freeze, and its labels
-  then: ``revisions`` (the ids of its live, not rejected, annotation
-  revisions, ascending, space separated), ``boxes`` (their number) and
-  ``negative`` (a labelled clean image).
+* ``dataset_cells``: the quota cells of a version's members, as they were
+  at freeze, numbered from 0.
+* ``dataset_parts``: the members, in parts of up to :data:`PART_IMAGES`
+  images ascending by image id, one array per column stored as bytes: the
+  image ids, subsets (test, train, validation), cell numbers, physical setup
+  (item, bag), ``negatives`` (a labelled clean image), ``boxes`` and
+  ``revisions`` (the ids of each image's live, not rejected, annotation
+  revisions, ascending). A million-image version is a few rows, so it is
+  written and read whole in well under a second and diffs are set
+  operations on sorted arrays (:class:`Members`, :func:`compare`).
+* ``dataset_held``: every image some version holds, so that the delete of
+  such an image is refused.
 * A version is written as ``status = 'building'`` and frozen in the same
-  transaction; triggers refuse any UPDATE or DELETE of a frozen version and
-  any INSERT, UPDATE or DELETE of its members, and the delete of an image a
-  version holds.
+  transaction; triggers refuse any UPDATE or DELETE of a frozen version, any
+  INSERT, UPDATE or DELETE of its cells and parts, any change to
+  ``dataset_held``, and the delete of an image a version holds.
 
 Functions taking a ``WriteTransaction`` run inside the caller's transaction;
 reads taking ``src`` accept a Catalog (committed state) or a transaction.
 The freeze works through two temporary tables of the writing connection:
 ``ds_candidates`` (the plan's images of one split, each with its cell, setup
-and QA state) and ``ds_pick`` (the images chosen, with their subset).
+and QA state) and ``ds_pick`` (the images chosen, with their subset); the
+checks against another version read its members into ``ds_other``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from core.catalog.db import Catalog, WriteTransaction
@@ -215,11 +224,9 @@ def cross_split_near_duplicates(txn: WriteTransaction, other_split: str,
                                 other_version_id: int | None = None) -> list[tuple[int, int, int]]:
     """Near-duplicate pairs (picked image, image of the other split, distance): the other image
     is in ``other_split`` in the catalog, or a member of ``other_version_id``."""
-    other = "o.split = ?"
+    load_other_members(txn, other_version_id)
+    other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
     params: list[Any] = [other_split]
-    if other_version_id is not None:
-        other += " OR EXISTS (SELECT 1 FROM dataset_images d WHERE d.version_id = ? AND d.image_id = o.id)"
-        params.append(other_version_id)
     pairs = txn.execute(f"""
         SELECT p.image_id, n.other_id, n.distance FROM temp.ds_pick p
         JOIN near_duplicates n ON n.image_id = p.image_id JOIN images o ON o.id = n.other_id
@@ -246,11 +253,9 @@ def candidate_near_duplicates(txn: WriteTransaction, other_split: str,
 def shared_objects(txn: WriteTransaction, other_split: str, other_version_id: int | None = None) -> list[dict[str, Any]]:
     """Physical items and bags of the picked images that images of the other split (in the
     catalog, or members of ``other_version_id``) also use: kind, barcode, images on each side."""
-    other = "o.split = ?"
+    load_other_members(txn, other_version_id)
+    other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
     params: list[Any] = [other_split]
-    if other_version_id is not None:
-        other += " OR o.id IN (SELECT image_id FROM dataset_images WHERE version_id = ?)"
-        params.append(other_version_id)
     rows = []
     for kind, column, table in (("item", "item_id", "threat_items"), ("bag", "bag_id", "bags")):
         rows += _rows(txn, f"""
@@ -267,59 +272,200 @@ def shared_objects(txn: WriteTransaction, other_split: str, other_version_id: in
 
 # -- membership ----------------------------------------------------------------------------
 
-
-def insert_members(txn: WriteTransaction, version_id: int) -> int:
-    """Write the picked images as members of a building version, with their cell, setup and
-    current labels (live, not rejected, boxes; negative). Returns how many."""
-    cursor = txn.execute(f"""
-        INSERT INTO dataset_images (version_id, image_id, subset, {_CELL_KEY_SQL}, item_key, bag_id,
-                                    negative, boxes, revisions)
-        SELECT ?, c.image_id, p.subset, c.class_key, c.luggage_type_id, c.clutter_level, c.scanner_model_id,
-               c.pose_key, c.item_key, c.bag_id,
-               IFNULL((SELECT l.negative FROM image_labels l WHERE l.image_id = c.image_id), 0),
-               IFNULL((SELECT n.boxes FROM label_image_counts n WHERE n.image_id = c.image_id), 0),
-               IFNULL((SELECT group_concat(r, ' ') FROM (
-                   SELECT a.revision_id AS r FROM annotations a
-                   WHERE a.image_id = c.image_id AND a.deleted = 0 AND a.qa_state != 'rejected'
-                   ORDER BY a.revision_id)), '')
-        FROM temp.ds_pick p JOIN temp.ds_candidates c ON c.image_id = p.image_id
-        ORDER BY p.image_id""", (version_id,))
-    return cursor.rowcount
+SUBSETS = ("test", "train", "validation")
+# Images per dataset_parts row: a million-image version is four rows.
+PART_IMAGES = 1 << 18
+_PART_COLUMNS = (("image_ids", "<i8"), ("subsets", "u1"), ("cells", "<i4"), ("item_keys", "<i8"),
+                 ("bag_ids", "<i8"), ("negatives", "u1"), ("boxes", "<i4"))
 
 
-def hash_rows(src: Catalog | WriteTransaction, version_id: int) -> list[tuple[str, str, int, str]]:
-    """(image sha256, subset, negative, revisions) of every member, unsorted."""
-    return _conn(src).execute("""SELECT i.sha256, d.subset, d.negative, d.revisions FROM dataset_images d
-                                 JOIN images i ON i.id = d.image_id WHERE d.version_id = ?""",
-                              (version_id,)).fetchall()
+@dataclass
+class Members:
+    """A version's members as arrays, ascending by image id: subset (index into
+    :data:`SUBSETS`), cell (index into ``cell_keys``), setup, negative, number of
+    boxes, and the label revision ids of every image in turn (``boxes`` each, ascending)."""
+
+    image_ids: Any
+    subsets: Any
+    cells: Any
+    item_keys: Any
+    bag_ids: Any
+    negatives: Any
+    boxes: Any
+    revisions: Any
+    cell_keys: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def starts(self) -> Any:
+        """Where each image's revision ids start in ``revisions``."""
+        import numpy as np
+
+        out = np.zeros(len(self.boxes), dtype=np.int64)
+        np.cumsum(self.boxes[:-1], out=out[1:])
+        return out
+
+    def revision_positions(self, index: Any) -> Any:
+        """Positions in ``revisions`` of the revision ids of the images at ``index``, image after image."""
+        return segments(self.starts()[index], self.boxes[index])
+
+    def select(self, mask: Any) -> "Members":
+        """The members where ``mask`` holds (cells keep their numbers)."""
+        revisions = self.revisions[self.revision_positions(mask)]
+        return Members(*(getattr(self, c)[mask] for c, _ in _PART_COLUMNS), revisions, self.cell_keys)
 
 
-def member_cells(src: Catalog | WriteTransaction, version_id: int) -> list[tuple]:
-    """Per subset and cell: (subset, cell key..., images, setups, boxes)."""
-    return _conn(src).execute(f"""
-        SELECT subset, {_CELL_KEY_SQL}, SUM(n), COUNT(*), SUM(b) FROM (
-            SELECT subset, {_CELL_KEY_SQL}, item_key, bag_id, COUNT(*) AS n, SUM(boxes) AS b
-            FROM dataset_images WHERE version_id = ?
-            GROUP BY subset, {_CELL_KEY_SQL}, item_key, bag_id)
-        GROUP BY subset, {_CELL_KEY_SQL}""", (version_id,)).fetchall()
+def segments(starts: Any, counts: Any) -> Any:
+    """Concatenated ranges ``starts[i] .. starts[i] + counts[i]`` (int64)."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    firsts = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) - np.repeat(firsts - np.asarray(starts, dtype=np.int64), counts)
 
 
-def boxes_per_image(src: Catalog | WriteTransaction, version_id: int) -> list[tuple[str, int, int, int]]:
-    """(subset, negative, boxes on the image, images)."""
-    return _conn(src).execute("""SELECT subset, negative, boxes, COUNT(*) FROM dataset_images WHERE version_id = ?
-                                 GROUP BY subset, negative, boxes""", (version_id,)).fetchall()
+def _int_columns(conn: sqlite3.Connection, sql: str, columns: Sequence[str]) -> list[Any]:
+    """Integer ``columns`` of the rows of ``FROM ...`` clause ``sql`` as int64 arrays, in the
+    rows' order. One group_concat per column: a million rows come back as a few strings
+    rather than a million tuples, which is most of the cost of reading them."""
+    import numpy as np
+
+    row = conn.execute(f"SELECT {', '.join(f'group_concat({c})' for c in columns)} {sql}").fetchone()
+    return [np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64) for text in row]
 
 
-def box_classes_and_sizes(txn: WriteTransaction, version_id: int) -> list[tuple[str, int, int, int]]:
-    """(subset, box class id (0: none), size bucket index, boxes) over the members' boxes.
+def collect_picked(txn: WriteTransaction) -> tuple[Members, Any, Any]:
+    """The picked images (``ds_pick``) as members, with their cell, setup and current labels
+    (live, not rejected, boxes; negative); and per box, its class id (0: none) and size bucket."""
+    import numpy as np
 
-    Inside the freeze transaction the current boxes are the version's labels."""
-    return txn.execute(f"""
-        SELECT d.subset, IFNULL(a.class_id, 0), {_SIZE_SQL}, COUNT(*)
-        FROM dataset_images d
-        JOIN (SELECT image_id, class_id, (x1 - x0) * (y1 - y0) AS area FROM annotations
-              WHERE deleted = 0 AND qa_state != 'rejected') a ON a.image_id = d.image_id
-        WHERE d.version_id = ? GROUP BY 1, 2, 3""", (version_id,)).fetchall()
+    conn = txn.conn
+    cell_keys = [tuple(r) for r in conn.execute(f"""
+        SELECT DISTINCT {', '.join('c.' + k for k in CELL_KEY)} FROM temp.ds_pick p
+        JOIN temp.ds_candidates c ON c.image_id = p.image_id ORDER BY 1, 2, 3, 4, 5""")]
+    # Typed as in ds_candidates, so that the join below uses the unique index.
+    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS ds_cells (cell INTEGER PRIMARY KEY, class_key INTEGER,
+                    luggage_type_id INTEGER, clutter_level TEXT, scanner_model_id INTEGER, pose_key INTEGER,
+                    UNIQUE (class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key))""")
+    conn.execute("DELETE FROM temp.ds_cells")
+    conn.executemany(f"INSERT INTO temp.ds_cells VALUES (?, {', '.join('?' * len(CELL_KEY))})",
+                     [(n, *key) for n, key in enumerate(cell_keys)])
+    # ds_pick drives both reads (CROSS JOIN keeps it the outer loop), so rows come by image id.
+    ids, subsets, cells, items, bags, negatives = _int_columns(conn, f"""
+        FROM temp.ds_pick p CROSS JOIN temp.ds_candidates c ON c.image_id = p.image_id
+        JOIN temp.ds_cells k ON k.class_key = c.class_key AND k.luggage_type_id = c.luggage_type_id
+             AND k.clutter_level = c.clutter_level AND k.scanner_model_id = c.scanner_model_id
+             AND k.pose_key = c.pose_key
+        LEFT JOIN image_labels l ON l.image_id = p.image_id""",
+        ("p.image_id", "CASE p.subset WHEN 'test' THEN 0 WHEN 'train' THEN 1 ELSE 2 END", "k.cell",
+         "c.item_key", "c.bag_id", "IFNULL(l.negative, 0)"))
+    owners, revisions, kinds = _int_columns(conn, """
+        FROM temp.ds_pick p CROSS JOIN annotations a ON a.image_id = p.image_id
+        WHERE a.deleted = 0 AND a.qa_state != 'rejected'""",
+        ("a.image_id", "a.revision_id", "IFNULL(a.class_id, 0) * 8 + " +
+         _SIZE_SQL.replace("a.area", "((a.x1 - a.x0) * (a.y1 - a.y0))")))
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        order = np.argsort(ids, kind="stable")
+        ids, subsets, cells, items, bags, negatives = (c[order] for c in (ids, subsets, cells, items, bags, negatives))
+    order = np.lexsort((revisions, owners))
+    owners, revisions, kinds = owners[order], revisions[order], kinds[order]
+    owner = np.searchsorted(ids, owners)
+    members = Members(ids, subsets.astype(np.uint8), cells.astype(np.int32), items, bags,
+                      negatives.astype(np.uint8), np.bincount(owner, minlength=len(ids)).astype(np.int32),
+                      revisions, cell_keys)
+    return members, kinds // 8, kinds % 8
+
+
+def picked_shas(txn: WriteTransaction) -> list[str]:
+    """sha256 (hex) of the picked images, by image id."""
+    text = txn.execute("SELECT group_concat(i.sha256, '') FROM temp.ds_pick p CROSS JOIN images i "
+                       "ON i.id = p.image_id").fetchone()[0] or ""
+    return [text[n:n + 64] for n in range(0, len(text), 64)]
+
+
+def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> int:
+    """Write the members of a building version (its cells, its parts) and mark its images as held
+    (they are the picked images, ``ds_pick``). Returns how many."""
+    txn.executemany(f"INSERT INTO dataset_cells (version_id, cell, {_CELL_KEY_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(version_id, n, *key) for n, key in enumerate(members.cell_keys)])
+    starts = members.starts()
+    for part, first in enumerate(range(0, len(members), PART_IMAGES)):
+        last = min(first + PART_IMAGES, len(members))
+        begin = int(starts[first]) if first < len(members) else 0
+        end = begin + int(members.boxes[first:last].sum())
+        arrays = [getattr(members, c)[first:last].astype(dtype).tobytes() for c, dtype in _PART_COLUMNS]
+        txn.execute(f"""INSERT INTO dataset_parts (version_id, part, images, first_image, last_image,
+                        {', '.join(c for c, _ in _PART_COLUMNS)}, revisions)
+                        VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(_PART_COLUMNS))}, ?)""",
+                    (version_id, part, last - first, int(members.image_ids[first]),
+                     int(members.image_ids[last - 1]), *arrays,
+                     members.revisions[begin:end].astype("<i8").tobytes()))
+    txn.execute("INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT image_id, ? FROM temp.ds_pick",
+                (version_id,))
+    return len(members)
+
+
+def read_members(src: Catalog | WriteTransaction, version_id: int) -> Members:
+    """A version's members, whole."""
+    import numpy as np
+
+    conn = _conn(src)
+    cell_keys = [tuple(r) for r in conn.execute(f"SELECT {_CELL_KEY_SQL} FROM dataset_cells WHERE version_id = ? "
+                                                "ORDER BY cell", (version_id,))]
+    parts = conn.execute(f"SELECT {', '.join(c for c, _ in _PART_COLUMNS)}, revisions FROM dataset_parts "
+                         "WHERE version_id = ? ORDER BY part", (version_id,)).fetchall()
+    columns = []
+    for n, (_column, dtype) in enumerate([*_PART_COLUMNS, ("revisions", "<i8")]):
+        chunks = [np.frombuffer(p[n], dtype=dtype) for p in parts]
+        native = np.dtype(dtype).newbyteorder("=")
+        columns.append(np.concatenate(chunks).astype(native) if chunks else np.zeros(0, dtype=native))
+    return Members(*columns, cell_keys)
+
+
+def members(src: Catalog | WriteTransaction, version_id: int, subset: str | None = None) -> list[tuple]:
+    """(image_id, subset, cell key..., item_key, bag_id, negative, boxes, revisions), by image id;
+    ``revisions``: the label revision ids, ascending, space separated."""
+    m = read_members(src, version_id)
+    if subset is not None:
+        m = m.select(m.subsets == SUBSETS.index(subset))
+    starts = m.starts().tolist()
+    revisions = m.revisions.tolist()
+    out = []
+    for n, (image_id, sub, cell, item, bag, negative, boxes) in enumerate(zip(
+            m.image_ids.tolist(), m.subsets.tolist(), m.cells.tolist(), m.item_keys.tolist(), m.bag_ids.tolist(),
+            m.negatives.tolist(), m.boxes.tolist())):
+        text = " ".join(map(str, revisions[starts[n]:starts[n] + boxes]))
+        out.append((image_id, SUBSETS[sub], *m.cell_keys[cell], item, bag, negative, boxes, text))
+    return out
+
+
+def member_ids(src: Catalog | WriteTransaction, version_id: int, subset: str | None = None) -> list[int]:
+    """Image ids of a version (of one subset), ascending."""
+    m = read_members(src, version_id)
+    ids = m.image_ids if subset is None else m.image_ids[m.subsets == SUBSETS.index(subset)]
+    return ids.tolist()
+
+
+def member_cell_counts(src: Catalog | WriteTransaction, version_id: int, subset: str) -> list[tuple]:
+    """(cell key..., images) of one subset of a version."""
+    import numpy as np
+
+    m = read_members(src, version_id)
+    counts = np.bincount(m.cells[m.subsets == SUBSETS.index(subset)], minlength=len(m.cell_keys))
+    return [(*key, int(n)) for key, n in zip(m.cell_keys, counts.tolist()) if n]
+
+
+def load_other_members(txn: WriteTransaction, version_id: int | None) -> None:
+    """Fill ``ds_other`` with the image ids of ``version_id`` (none when None)."""
+    txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_other (image_id INTEGER PRIMARY KEY)")
+    txn.execute("DELETE FROM temp.ds_other")
+    if version_id is not None:
+        txn.executemany("INSERT INTO temp.ds_other VALUES (?)",
+                        ((i,) for i in read_members(txn, version_id).image_ids.tolist()))
 
 
 def names(src: Catalog | WriteTransaction) -> dict[str, dict[int, str]]:
@@ -343,68 +489,91 @@ def plan_ratio_steps(src: Catalog | WriteTransaction, plan_id: int) -> dict[int,
                                    (plan_id,)).fetchall())
 
 
-def members(src: Catalog | WriteTransaction, version_id: int, subset: str | None = None) -> list[tuple]:
-    """(image_id, subset, cell key..., item_key, bag_id, negative, boxes, revisions), by image id."""
-    where = "" if subset is None else " AND subset = ?"
-    return _conn(src).execute(
-        f"""SELECT image_id, subset, {_CELL_KEY_SQL}, item_key, bag_id, negative, boxes, revisions
-            FROM dataset_images WHERE version_id = ?{where} ORDER BY image_id""",
-        (version_id,) if subset is None else (version_id, subset)).fetchall()
-
-
-def member_cell_counts(src: Catalog | WriteTransaction, version_id: int, subset: str) -> list[tuple]:
-    """(cell key..., images) of one subset of a version."""
-    return _conn(src).execute(f"""SELECT {_CELL_KEY_SQL}, COUNT(*) FROM dataset_images
-                                  WHERE version_id = ? AND subset = ? GROUP BY {_CELL_KEY_SQL}""",
-                              (version_id, subset)).fetchall()
-
-
 # -- diff -------------------------------------------------------------------------------------
 
 
-def diff_cells(src: Catalog | WriteTransaction, a: int, b: int) -> list[tuple]:
+@dataclass
+class Comparison:
+    """Two versions' members side by side: ``a`` and ``b``, the positions in each of the images both
+    hold (``in_a``, ``in_b``, by image id), and per such image whether its labels changed or it moved."""
+
+    a: Members
+    b: Members
+    in_a: Any
+    in_b: Any
+    changed: Any
+    moved: Any
+
+    def removed(self) -> Any:
+        """Positions in ``a`` of the images ``b`` lacks."""
+        import numpy as np
+
+        mask = np.ones(len(self.a), dtype=bool)
+        mask[self.in_a] = False
+        return np.flatnonzero(mask)
+
+    def added(self) -> Any:
+        import numpy as np
+
+        mask = np.ones(len(self.b), dtype=bool)
+        mask[self.in_b] = False
+        return np.flatnonzero(mask)
+
+
+def compare(src: Catalog | WriteTransaction, a: int, b: int) -> Comparison:
+    """Compare version ``a`` with version ``b``: set operations on their sorted image ids; labels
+    changed where the negative flag or the list of revision ids differs."""
+    import numpy as np
+
+    ma, mb = read_members(src, a), read_members(src, b)
+    _, in_a, in_b = np.intersect1d(ma.image_ids, mb.image_ids, assume_unique=True, return_indices=True)
+    changed = (ma.negatives[in_a] != mb.negatives[in_b]) | (ma.boxes[in_a] != mb.boxes[in_b])
+    same_count = np.flatnonzero(~changed)
+    counts = ma.boxes[in_a][same_count].astype(np.int64)
+    if counts.sum():
+        differs = ma.revisions[ma.revision_positions(in_a[same_count])] != \
+            mb.revisions[mb.revision_positions(in_b[same_count])]
+        owner = np.repeat(np.arange(len(same_count)), counts)
+        changed[same_count] = np.bincount(owner, weights=differs, minlength=len(same_count)) > 0
+    moved = ma.subsets[in_a] != mb.subsets[in_b]
+    return Comparison(ma, mb, in_a, in_b, changed, moved)
+
+
+def diff_cells(src: Catalog | WriteTransaction, a: int, b: int, comparison: Comparison | None = None) -> list[tuple]:
     """Per cell: (cell key..., removed, labels changed, moved to another subset, added) from
     version ``a`` to version ``b``. An image's cell is its cell in ``a`` (in ``b`` when added)."""
-    conn = _conn(src)
+    import numpy as np
+
+    c = comparison or compare(src, a, b)
+    n_a, n_b = len(c.a.cell_keys), len(c.b.cell_keys)
+    counts_a = [np.bincount(c.a.cells[c.removed()], minlength=n_a),
+                np.bincount(c.a.cells[c.in_a[c.changed]], minlength=n_a),
+                np.bincount(c.a.cells[c.in_a[c.moved]], minlength=n_a)]
+    added = np.bincount(c.b.cells[c.added()], minlength=n_b)
     out: dict[tuple, list[int]] = {}
-    for *key, removed, changed, moved in conn.execute(f"""
-            SELECT {', '.join('x.' + c for c in CELL_KEY)},
-                   SUM(y.image_id IS NULL),
-                   SUM(y.image_id IS NOT NULL AND (x.revisions != y.revisions OR x.negative != y.negative)),
-                   SUM(y.image_id IS NOT NULL AND x.subset != y.subset)
-            FROM dataset_images x LEFT JOIN dataset_images y ON y.version_id = ? AND y.image_id = x.image_id
-            WHERE x.version_id = ?
-            GROUP BY {', '.join('x.' + c for c in CELL_KEY)}""", (b, a)):
-        out[tuple(key)] = [removed, changed, moved, 0]
-    for *key, added in conn.execute(f"""
-            SELECT {_CELL_KEY_SQL}, COUNT(*) FROM dataset_images y
-            WHERE y.version_id = ? AND NOT EXISTS (SELECT 1 FROM dataset_images x
-                                                   WHERE x.version_id = ? AND x.image_id = y.image_id)
-            GROUP BY {_CELL_KEY_SQL}""", (b, a)):
-        out.setdefault(tuple(key), [0, 0, 0, 0])[3] = added
+    for n, key in enumerate(c.a.cell_keys):
+        out[key] = [int(counts[n]) for counts in counts_a] + [0]
+    for n, key in enumerate(c.b.cell_keys):
+        out.setdefault(key, [0, 0, 0, 0])[3] += int(added[n])
     return [(*key, *counts) for key, counts in sorted(out.items(), key=lambda kv: tuple(map(str, kv[0])))
             if any(counts)]
 
 
-def diff_images(src: Catalog | WriteTransaction, a: int, b: int, limit: int | None = None) -> dict[str, list]:
+def diff_images(src: Catalog | WriteTransaction, a: int, b: int, limit: int | None = None,
+                comparison: Comparison | None = None) -> dict[str, list]:
     """Image ids removed, added, and (id, revisions in a, revisions in b, negative in a, in b)
-    for the images whose labels changed (at most ``limit`` of each)."""
-    conn = _conn(src)
-    lim = "" if limit is None else f" LIMIT {int(limit)}"
-    removed = [r[0] for r in conn.execute(
-        f"""SELECT image_id FROM dataset_images x WHERE version_id = ? AND NOT EXISTS
-            (SELECT 1 FROM dataset_images y WHERE y.version_id = ? AND y.image_id = x.image_id)
-            ORDER BY image_id{lim}""", (a, b))]
-    added = [r[0] for r in conn.execute(
-        f"""SELECT image_id FROM dataset_images y WHERE version_id = ? AND NOT EXISTS
-            (SELECT 1 FROM dataset_images x WHERE x.version_id = ? AND x.image_id = y.image_id)
-            ORDER BY image_id{lim}""", (b, a))]
-    changed = [tuple(r) for r in conn.execute(
-        f"""SELECT x.image_id, x.revisions, y.revisions, x.negative, y.negative
-            FROM dataset_images x JOIN dataset_images y ON y.version_id = ? AND y.image_id = x.image_id
-            WHERE x.version_id = ? AND (x.revisions != y.revisions OR x.negative != y.negative)
-            ORDER BY x.image_id{lim}""", (b, a))]
-    return {"removed": removed, "added": added, "changed": changed}
+    for the images whose labels changed (at most ``limit`` of each), by image id."""
+    c = comparison or compare(src, a, b)
+    end = None if limit is None else int(limit)
+    changed = []
+    starts_a, starts_b = c.a.starts(), c.b.starts()
+    for i, j in zip(c.in_a[c.changed][:end].tolist(), c.in_b[c.changed][:end].tolist()):
+        old = c.a.revisions[starts_a[i]:starts_a[i] + c.a.boxes[i]].tolist()
+        new = c.b.revisions[starts_b[j]:starts_b[j] + c.b.boxes[j]].tolist()
+        changed.append((int(c.a.image_ids[i]), " ".join(map(str, old)), " ".join(map(str, new)),
+                        int(c.a.negatives[i]), int(c.b.negatives[j])))
+    return {"removed": c.a.image_ids[c.removed()][:end].tolist(), "added": c.b.image_ids[c.added()][:end].tolist(),
+            "changed": changed}
 
 
 def revision_classes(src: Catalog | WriteTransaction, revision_ids: Sequence[int]) -> dict[int, int]:

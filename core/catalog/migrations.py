@@ -572,7 +572,10 @@ def m0005(db: Database) -> None:
 
 # Tables whose rows no view reads directly: the setup tally and its clock are
 # the tallies' own bookkeeping (every change to them also changes cell_tally).
-UNCOUNTED_TABLES = frozenset({"setup_tally", "tally_clock", "change_counters", "_sqlite_migrations"})
+# dataset_held (which images some dataset version holds) only grows with a
+# freeze, which also writes dataset_versions and dataset_parts.
+UNCOUNTED_TABLES = frozenset({"setup_tally", "tally_clock", "change_counters", "_sqlite_migrations",
+                              "dataset_held"})
 
 
 def count_changes(*tables: str) -> list[str]:
@@ -951,38 +954,62 @@ def m0008(db: Database) -> None:
                 frozen_by TEXT NOT NULL,
                 UNIQUE (name, version))""",
             "CREATE INDEX dataset_versions_parent ON dataset_versions(parent_id)",
-            # One row per image of a version: its subset, its quota cell and
-            # physical setup as they were at freeze, and its labels then (the
-            # annotation revision ids, ascending; negative: a labelled clean
-            # image). Diffs and counts read these rows, never the history.
-            f"""CREATE TABLE dataset_images (
+            # A version's cells: its members' quota cells as they were at
+            # freeze, numbered from 0 (the members' ``cells`` arrays hold these
+            # numbers).
+            """CREATE TABLE dataset_cells (
                 version_id INTEGER NOT NULL REFERENCES dataset_versions(id),
-                image_id INTEGER NOT NULL REFERENCES images(id),
-                subset TEXT NOT NULL CHECK (subset IN {_DATASET_SUBSETS}),
+                cell INTEGER NOT NULL,
                 class_key INTEGER NOT NULL,
                 luggage_type_id INTEGER NOT NULL,
                 clutter_level TEXT NOT NULL,
                 scanner_model_id INTEGER NOT NULL,
                 pose_key INTEGER NOT NULL,
-                item_key INTEGER NOT NULL,
-                bag_id INTEGER NOT NULL,
-                negative INTEGER NOT NULL CHECK (negative IN (0, 1)),
-                boxes INTEGER NOT NULL,
-                revisions TEXT NOT NULL,
-                PRIMARY KEY (version_id, image_id)) WITHOUT ROWID""",
-            # Which versions hold an image (and what an image delete checks).
-            "CREATE INDEX dataset_images_image ON dataset_images(image_id)",
+                PRIMARY KEY (version_id, cell)) WITHOUT ROWID""",
+            # A version's members in parts of up to 2^18 images, ascending by
+            # image id: one little-endian array per column (image_ids int64,
+            # subsets uint8 (0 test, 1 train, 2 validation), cells int32,
+            # item_keys and bag_ids int64, negatives uint8, boxes int32) and
+            # the label revision ids of the part's images (int64, each image's
+            # ``boxes`` ids in turn, ascending). A million-image version is a
+            # handful of rows: written, checked and read whole, diffs and
+            # counts work on the arrays and never read the label history.
+            """CREATE TABLE dataset_parts (
+                version_id INTEGER NOT NULL REFERENCES dataset_versions(id),
+                part INTEGER NOT NULL,
+                images INTEGER NOT NULL,
+                first_image INTEGER NOT NULL,
+                last_image INTEGER NOT NULL,
+                image_ids BLOB NOT NULL,
+                subsets BLOB NOT NULL,
+                cells BLOB NOT NULL,
+                item_keys BLOB NOT NULL,
+                bag_ids BLOB NOT NULL,
+                negatives BLOB NOT NULL,
+                boxes BLOB NOT NULL,
+                revisions BLOB NOT NULL,
+                UNIQUE (version_id, part))""",
+            # Every image some version holds (with the first version that
+            # took it): what an image delete checks. Versions are never
+            # deleted, so rows are only added.
+            """CREATE TABLE dataset_held (
+                image_id INTEGER PRIMARY KEY,
+                version_id INTEGER NOT NULL REFERENCES dataset_versions(id))""",
             _forbid("dataset_versions_frozen", "UPDATE", "dataset_versions", "OLD.status = 'frozen'", _DATASET_FROZEN),
             _forbid("dataset_versions_keep", "DELETE", "dataset_versions", "OLD.status = 'frozen'", _DATASET_FROZEN),
+            # Few rows per version, so these per-row checks cost nothing.
             *[
-                _forbid(f"dataset_images_frozen_{event.lower()}", event, "dataset_images",
-                        f"(SELECT status FROM dataset_versions WHERE id = {ref}.version_id) IS NOT 'building'",
-                        _DATASET_FROZEN)
-                for event, ref in (("INSERT", "NEW"), ("UPDATE", "OLD"), ("DELETE", "OLD"))
+                _forbid(f"{table}_frozen_{event.lower()}", event, table, " OR ".join(
+                    f"(SELECT status FROM dataset_versions WHERE id = {ref}.version_id) IS NOT 'building'"
+                    for ref in refs), _DATASET_FROZEN)
+                for table in ("dataset_cells", "dataset_parts")
+                for event, refs in (("INSERT", ("NEW",)), ("UPDATE", ("OLD", "NEW")), ("DELETE", ("OLD",)))
             ],
+            _forbid("dataset_held_no_update", "UPDATE", "dataset_held", "", _DATASET_FROZEN),
+            _forbid("dataset_held_no_delete", "DELETE", "dataset_held", "", _DATASET_FROZEN),
             _forbid("images_in_dataset_keep", "DELETE", "images",
-                    "EXISTS (SELECT 1 FROM dataset_images WHERE image_id = OLD.id)",
+                    "EXISTS (SELECT 1 FROM dataset_held WHERE image_id = OLD.id)",
                     "the image belongs to a frozen dataset version and is kept with it"),
-            *count_changes("dataset_images", "dataset_versions"),
+            *count_changes("dataset_cells", "dataset_parts", "dataset_versions"),
         ],
     )

@@ -2,8 +2,9 @@
 changed, images moved between subsets (train and validation), by class and cell.
 
 Both versions keep each member's cell and label revision ids as frozen, so a
-diff compares membership rows and never reads the annotation history, except
-to name the classes of the boxes that changed.
+diff is set operations on the two versions' sorted member arrays
+(:func:`core.catalog.dataset_store.compare`) and never reads the annotation
+history, except to name the classes of the boxes that changed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def diff(catalog: Catalog, a: str | VersionRef, b: str | VersionRef) -> VersionD
     totals = dict.fromkeys(_KINDS, 0)
     by_class: dict[str, dict[str, Any]] = {}
     by_cell = []
-    for class_key, luggage, clutter, model, pose, *counts in store.diff_cells(catalog, va["id"], vb["id"]):
+    comparison = store.compare(catalog, va["id"], vb["id"])
+    for class_key, luggage, clutter, model, pose, *counts in store.diff_cells(catalog, va["id"], vb["id"], comparison):
         class_name = names["class"].get(class_key, str(class_key)) if class_key else "(clean)"
         row = dict(zip(_KINDS, counts))
         for kind in _KINDS:
@@ -55,7 +57,7 @@ def diff(catalog: Catalog, a: str | VersionRef, b: str | VersionRef) -> VersionD
         by_cell.append({"class_name": class_name, "luggage_type": names["luggage_type"].get(luggage, str(luggage)),
                         "clutter_level": clutter, "scanner_model": names["scanner_model"].get(model, str(model)),
                         "pose": names["pose"].get(pose, "—") if pose else "—", **row})
-    boxes, complete = _box_changes(catalog, va["id"], vb["id"], totals["labels_changed"], names["class"])
+    boxes, complete = _box_changes(catalog, comparison, totals["labels_changed"], names["class"])
     return VersionDiff(
         a=f"{va['name']}@{va['version']}", b=f"{vb['name']}@{vb['version']}",
         added=totals["added"], removed=totals["removed"], labels_changed=totals["labels_changed"],
@@ -64,17 +66,19 @@ def diff(catalog: Catalog, a: str | VersionRef, b: str | VersionRef) -> VersionD
     )
 
 
-def _box_changes(catalog: Catalog, a: int, b: int, changed: int, class_names: dict[int, str]
+def _box_changes(catalog: Catalog, c: store.Comparison, changed: int, class_names: dict[int, str]
                  ) -> tuple[list[dict[str, Any]], bool]:
+    import numpy as np
+
     if not changed:
         return [], True
-    rows = store.diff_images(catalog, a, b, limit=BOX_DETAIL_LIMIT)["changed"]
-    gone: list[int] = []
-    new: list[int] = []
-    for _image, old, now, _neg_old, _neg_now in rows:
-        old_ids, now_ids = set(old.split()), set(now.split())
-        gone += [int(r) for r in old_ids - now_ids]
-        new += [int(r) for r in now_ids - old_ids]
+    in_a, in_b = c.in_a[c.changed][:BOX_DETAIL_LIMIT], c.in_b[c.changed][:BOX_DETAIL_LIMIT]
+    # Revision ids are unique to their image, so over all the changed images
+    # together, ids in a only are boxes gone and ids in b only are new ones.
+    old = c.a.revisions[c.a.revision_positions(in_a)]
+    now = c.b.revisions[c.b.revision_positions(in_b)]
+    gone = np.setdiff1d(old, now).tolist()
+    new = np.setdiff1d(now, old).tolist()
     classes = store.revision_classes(catalog, gone + new)
     out: dict[str, dict[str, Any]] = {}
     for ids, kind in ((gone, "boxes_gone"), (new, "boxes_new")):
@@ -82,7 +86,7 @@ def _box_changes(catalog: Catalog, a: int, b: int, changed: int, class_names: di
             c = classes.get(r, 0)
             name = class_names.get(c, str(c)) if c else "(no class)"
             out.setdefault(name, {"class_name": name, "boxes_gone": 0, "boxes_new": 0})[kind] += 1
-    return sorted(out.values(), key=lambda e: e["class_name"]), len(rows) == changed
+    return sorted(out.values(), key=lambda e: e["class_name"]), len(in_a) == changed
 
 
 def changed_images(catalog: Catalog, a: str | VersionRef, b: str | VersionRef) -> dict[str, list[int]]:

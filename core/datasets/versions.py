@@ -368,7 +368,7 @@ def _content_hash(members: store.Members, shas: list[str]) -> str:
     same labels give the same hash in any catalog."""
     import numpy as np
 
-    digests = np.frombuffer(bytes.fromhex("".join(shas)), dtype=">u8").reshape(-1, 4)
+    digests = np.frombuffer(bytes.fromhex("".join(shas)), dtype=">u8").reshape(-1, 4).astype(np.uint64)
     order = np.lexsort(digests.T[::-1])
     record = np.dtype([("sha", "V32"), ("subset", "u1"), ("negative", "u1"), ("boxes", "<u4")])
     rows = np.empty(len(order), dtype=record)
@@ -383,14 +383,22 @@ def _content_hash(members: store.Members, shas: list[str]) -> str:
 
 
 def _counts(*columns) -> list[tuple]:
-    """Distinct rows of the integer ``columns`` with how many times each occurs."""
+    """Distinct rows of the non-negative integer ``columns``, ascending, with how many times each occurs."""
     import numpy as np
 
     if not len(columns[0]):
         return []
-    stacked = np.stack([np.asarray(c, dtype=np.int64) for c in columns])
-    keys, counts = np.unique(stacked, axis=1, return_counts=True)
-    return [(*key, n) for key, n in zip(keys.T.tolist(), counts.tolist())]
+    columns = [np.asarray(c, dtype=np.int64) for c in columns]
+    sizes = [int(c.max()) + 1 for c in columns]
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for c, size in zip(columns, sizes):
+        key = key * size + c
+    keys, counts = np.unique(key, return_counts=True)
+    rows = []
+    for size in reversed(sizes):
+        keys, digit = np.divmod(keys, size)
+        rows.append(digit.tolist())
+    return [(*row, n) for *row, n in zip(*reversed(rows), counts.tolist())]
 
 
 def _stats(members: store.Members, box_classes, box_sizes, names: dict[str, dict[int, str]]) -> dict[str, Any]:

@@ -2,18 +2,20 @@
 
     python -m tests.bench.bench_datasets                      # 2,000,000 images: a 1,000,000-image test set, 3M boxes
     python -m tests.bench.bench_datasets --images 100000      # smaller
+    python -m tests.bench.bench_datasets --template DIR       # seed into DIR once, later runs copy it
 
 The catalog comes from tests/bench/seed.py (images, half of them test) and
 tests/bench/seed_labels.py (boxes through the labels API; the test split gets
 ``test_boxes_per_image``, so that at 2M images the test set holds 3M boxes).
 
 * freeze: ``xlab dataset freeze`` of the test set (every test image) — target
-  ≤ 10 s at 1M images. Baseline (the floor of any freeze): writing the same
-  member rows with executemany into a plain table in one transaction.
+  ≤ 10 s at 1M images. Baseline: writing the same members as one row per
+  image (the first design's storage) with executemany into a plain table with
+  no trigger or index, in one transaction — the floor of that design.
 * diff: the test set frozen again after label edits (a box deleted and one
   drawn on 1 % of the images) and 0.5 % of the images made unusable; the diff
-  of the two versions — target ≤ 5 s. Baseline: pandas reading both
-  memberships and merging them. Both must find the same changes.
+  of the two versions — target ≤ 5 s. Baseline: pandas merging both
+  memberships and their (image, revision) pairs. Both must find the same changes.
 * distribution of the 1M-image version — target ≤ 200 ms. Baseline: pandas
   grouping the version's boxes read from the catalog. Both must agree.
 * train 1:1: the clone of the test mix, timed for the record.
@@ -22,12 +24,13 @@ tests/bench/seed_labels.py (boxes through the labels API; the test split gets
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from core.catalog import label_store
+from core.catalog import dataset_store, label_store
 from core.catalog.images import update_image
 from core.datasets import diff as dataset_diff
 from core.datasets import distribution as dataset_distribution
@@ -38,9 +41,6 @@ from tests.bench.seed import seed_catalog
 from tests.bench.seed_labels import seed_labels
 
 TARGETS = {"freeze_s": 10.0, "diff_s": 5.0, "distribution_ms": 200.0}
-MEMBER_SQL = ("SELECT d.image_id, d.subset, d.class_key, d.luggage_type_id, d.clutter_level, d.scanner_model_id, "
-              "d.pose_key, d.item_key, d.bag_id, d.negative, d.boxes, d.revisions FROM dataset_images d "
-              "JOIN dataset_versions v ON v.id = d.version_id WHERE v.name = ? AND v.version = ?")
 
 
 def _timed(fn):
@@ -49,9 +49,14 @@ def _timed(fn):
     return time.perf_counter() - start, result
 
 
+def _version_id(lab: Lab, name: str, version: int) -> int:
+    return versions.resolve(lab.catalog, f"{name}@{version}")["id"]
+
+
 def floor_write(lab: Lab, name: str, version: int) -> float:
-    """Seconds to write a version's member rows, as they are, into a plain table (executemany, one transaction)."""
-    rows = lab.catalog.reader().execute(MEMBER_SQL, (name, version)).fetchall()
+    """Seconds to write a version's members as one row per image (as the first design stored them)
+    into a plain table with no trigger and no index (executemany, one transaction)."""
+    rows = dataset_store.members(lab.catalog, _version_id(lab, name, version))
     with lab.catalog.write("bench") as txn:
         txn.execute("CREATE TEMP TABLE IF NOT EXISTS floor_rows (image_id, subset, class_key, luggage_type_id, "
                     "clutter_level, scanner_model_id, pose_key, item_key, bag_id, negative, boxes, revisions)")
@@ -62,18 +67,28 @@ def floor_write(lab: Lab, name: str, version: int) -> float:
     return seconds
 
 
-def pandas_diff(lab: Lab, a: tuple[str, int], b: tuple[str, int]) -> dict[str, set[int]]:
+def _frames(lab: Lab, name: str, version: int):
+    """A version's members as two DataFrames: (image_id, negative) and (image_id, revision_id)."""
+    import numpy as np
     import pandas as pd
 
-    conn = lab.catalog.reader()
-    x = pd.read_sql(MEMBER_SQL, conn, params=a)
-    y = pd.read_sql(MEMBER_SQL, conn, params=b)
+    m = dataset_store.read_members(lab.catalog, _version_id(lab, name, version))
+    return (pd.DataFrame({"image_id": m.image_ids, "negative": m.negatives}),
+            pd.DataFrame({"image_id": np.repeat(m.image_ids, m.boxes), "revision_id": m.revisions}))
+
+
+def pandas_diff(lab: Lab, a: tuple[str, int], b: tuple[str, int]) -> dict[str, set[int]]:
+    """The diff by pandas merges: of the members, and of their (image, revision) pairs."""
+    (x, xr), (y, yr) = _frames(lab, *a), _frames(lab, *b)
     both = x.merge(y, on="image_id", how="outer", suffixes=("_a", "_b"), indicator=True)
     kept = both[both["_merge"] == "both"]
-    changed = kept[(kept["revisions_a"] != kept["revisions_b"]) | (kept["negative_a"] != kept["negative_b"])]
+    pairs = xr.merge(yr, on=["image_id", "revision_id"], how="outer", indicator=True)
+    one_sided = set(pairs.loc[pairs["_merge"] != "both", "image_id"].tolist())
+    changed = set(kept.loc[kept["negative_a"] != kept["negative_b"], "image_id"].tolist())
+    changed |= one_sided & set(kept["image_id"].tolist())
     return {"removed": set(both.loc[both["_merge"] == "left_only", "image_id"].tolist()),
             "added": set(both.loc[both["_merge"] == "right_only", "image_id"].tolist()),
-            "labels_changed": set(changed["image_id"].tolist())}
+            "labels_changed": changed}
 
 
 def pandas_distribution(lab: Lab, name: str, version: int) -> dict[str, int]:
@@ -81,8 +96,7 @@ def pandas_distribution(lab: Lab, name: str, version: int) -> dict[str, int]:
     import pandas as pd
 
     conn = lab.catalog.reader()
-    members = pd.read_sql(MEMBER_SQL, conn, params=(name, version))
-    revision_ids = [int(r) for text in members["revisions"] for r in text.split()]
+    revision_ids = _frames(lab, name, version)[1]["revision_id"]
     boxes = pd.read_sql("SELECT r.id, c.name AS class_name, (r.x1 - r.x0) * (r.y1 - r.y0) AS area "
                         "FROM annotation_revisions r JOIN threat_classes c ON c.id = r.class_id", conn)
     boxes = boxes[boxes["id"].isin(revision_ids)]
@@ -105,25 +119,39 @@ def _edit_labels(lab: Lab, image_ids: list[int]) -> int:
     return len(first)
 
 
+def seed(lab: Lab, images: int, classes: int, test_boxes_per_image: float, train_boxes_per_image: float) -> dict:
+    """The bench's catalog: images (half of them test), then boxes through the labels API."""
+    t, _seeded = _timed(lambda: seed_catalog(lab, n_classes=classes, n_images=images, items_per_class=6, n_bags=120))
+    split_of = {r["id"]: r["split"] for r in lab.catalog.query("SELECT id, split FROM images")}
+    test_ids = {i for i, s in split_of.items() if s == "test"}
+    t1, _ = _timed(lambda: seed_labels(lab, test_boxes_per_image, seed=1, image_ids=test_ids))
+    t2, _ = _timed(lambda: seed_labels(lab, train_boxes_per_image, seed=2, image_ids=set(split_of) - test_ids))
+    return {"seed_images_s": t, "seed_labels_s": t1 + t2}
+
+
 def run(images: int = 2_000_000, classes: int = 10, test_boxes_per_image: float = 3.34,
         train_boxes_per_image: float = 1.0, root: Path | None = None, edit_fraction: float = 0.01,
-        unusable_fraction: float = 0.005) -> dict:
+        unusable_fraction: float = 0.005, template: Path | None = None) -> dict:
+    """``template``: a folder holding a lab seeded by an earlier run with ``template`` (copied, and
+    ``images`` and ``classes`` ignored), or where to seed one (kept for the next run)."""
     root = Path(root or tempfile.mkdtemp(prefix="xlab-bench-datasets-"))
-    lab = Lab.init(root / "lab")
-    out: dict = {}
+    out: dict = {"seed_images_s": 0.0, "seed_labels_s": 0.0}
+    if template is not None and (Path(template) / "catalog.sqlite").exists():
+        shutil.copytree(template, root / "lab")
+        lab = Lab.open(root / "lab")
+    else:
+        lab = Lab.init(Path(template) if template is not None else root / "lab")
+        out.update(seed(lab, images, classes, test_boxes_per_image, train_boxes_per_image))
+        if template is not None:
+            lab.close()
+            shutil.copytree(template, root / "lab")
+            lab = Lab.open(root / "lab")
     try:
-        t, seeded = _timed(lambda: seed_catalog(lab, n_classes=classes, n_images=images, items_per_class=6,
-                                                n_bags=120))
-        out["seed_images_s"] = t
-        split_of = {r["id"]: r["split"] for r in lab.catalog.query("SELECT id, split FROM images")}
-        test_ids = {i for i, s in split_of.items() if s == "test"}
-        t, labels_test = _timed(lambda: seed_labels(lab, test_boxes_per_image, seed=1, image_ids=test_ids))
-        t2, labels_train = _timed(lambda: seed_labels(lab, train_boxes_per_image, seed=2,
-                                                      image_ids=set(split_of) - test_ids))
-        out["seed_labels_s"] = t + t2
-        out["catalog_images"] = seeded["images"]
-        out["catalog_boxes"] = labels_test["boxes"] + labels_train["boxes"]
-        out["cells"] = seeded["cells"]
+        count = lab.catalog.query_one
+        out["catalog_images"] = count("SELECT COUNT(*) AS n FROM images")["n"]
+        out["catalog_boxes"] = count("SELECT COUNT(*) AS n FROM annotations WHERE deleted = 0")["n"]
+        out["cells"] = count("SELECT COUNT(*) AS n FROM quota_cells")["n"]
+        test_ids = {r["id"] for r in lab.catalog.query("SELECT id FROM images WHERE split = 'test'")}
 
         out["freeze_s"], first = _timed(lambda: versions.freeze(lab.catalog, "test-set", "test", plan="bench-plan",
                                                                 actor="bench"))
@@ -174,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2_000_000)
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--template", type=Path, help="seeded lab to copy (seeded there first when absent)")
     args = parser.parse_args(argv)
-    r = run(images=args.images, classes=args.classes)
+    r = run(images=args.images, classes=args.classes, template=args.template)
     print(f"catalog: {r['catalog_images']:,} images, {r['catalog_boxes']:,} boxes, {r['cells']:,} cells "
           f"(seeded in {r['seed_images_s']:.0f} s + labels {r['seed_labels_s']:.0f} s)")
     print(f"freeze test set: {r['freeze_images']:,} images, {r['freeze_boxes']:,} boxes in {r['freeze_s']:.2f} s "

@@ -218,11 +218,17 @@ def test_the_catalog_refuses_any_change_to_a_frozen_version(lab):
     for statement, params in (
             ("UPDATE dataset_versions SET name = 'other' WHERE id = ?", (v["id"],)),
             ("DELETE FROM dataset_versions WHERE id = ?", (v["id"],)),
-            ("UPDATE dataset_images SET subset = 'train' WHERE version_id = ?", (v["id"],)),
-            ("DELETE FROM dataset_images WHERE version_id = ?", (v["id"],)),
-            ("INSERT INTO dataset_images SELECT version_id, image_id + 100000, subset, class_key, luggage_type_id,"
-             " clutter_level, scanner_model_id, pose_key, item_key, bag_id, negative, boxes, revisions"
-             " FROM dataset_images WHERE version_id = ? LIMIT 1", (v["id"],))):
+            ("UPDATE dataset_parts SET subsets = zeroblob(length(subsets)) WHERE version_id = ?", (v["id"],)),
+            ("DELETE FROM dataset_parts WHERE version_id = ?", (v["id"],)),
+            ("INSERT INTO dataset_parts SELECT version_id, part + 1, images, first_image, last_image, image_ids,"
+             " subsets, cells, item_keys, bag_ids, negatives, boxes, revisions"
+             " FROM dataset_parts WHERE version_id = ? LIMIT 1", (v["id"],)),
+            ("UPDATE dataset_cells SET clutter_level = 'low' WHERE version_id = ?", (v["id"],)),
+            ("DELETE FROM dataset_cells WHERE version_id = ?", (v["id"],)),
+            ("INSERT INTO dataset_cells SELECT version_id, cell + 1000, class_key, luggage_type_id, clutter_level,"
+             " scanner_model_id, pose_key FROM dataset_cells WHERE version_id = ? LIMIT 1", (v["id"],)),
+            ("DELETE FROM dataset_held WHERE version_id = ?", (v["id"],)),
+            ("UPDATE dataset_held SET image_id = image_id + 100000 WHERE version_id = ?", (v["id"],))):
         with pytest.raises(CatalogError, match="frozen"):
             with lab.catalog.write() as txn:
                 txn.execute(statement, params)
