@@ -164,7 +164,7 @@ def load_candidates(txn: WriteTransaction, plan_id: int, split: str) -> None:
         SELECT i.id, IFNULL(t.class_id, 0), b.luggage_type_id, b.clutter_level, s.model_id, IFNULL(i.pose_id, 0),
                IFNULL(i.item_id, 0), i.bag_id,
                CASE WHEN i.usable = 0 THEN 'unusable'
-                    WHEN EXISTS (SELECT 1 FROM qa_flags f WHERE f.image_id = i.id AND f.state = 'open') THEN 'qa_flagged'
+                    WHEN i.id IN (SELECT f.image_id FROM qa_flags f WHERE f.state = 'open') THEN 'qa_flagged'
                     WHEN EXISTS (SELECT 1 FROM label_image_counts n WHERE n.image_id = i.id)
                       OR EXISTS (SELECT 1 FROM image_labels l WHERE l.image_id = i.id AND l.negative = 1) THEN 'ok'
                     ELSE 'unlabelled' END
@@ -363,9 +363,15 @@ def collect_picked(txn: WriteTransaction) -> tuple[Members, Any, Any]:
         LEFT JOIN image_labels l ON l.image_id = p.image_id""",
         ("p.image_id", "CASE p.subset WHEN 'test' THEN 0 WHEN 'train' THEN 1 ELSE 2 END", "k.cell",
          "c.item_key", "c.bag_id", "IFNULL(l.negative, 0)"))
-    owners, revisions, kinds = _int_columns(conn, """
-        FROM temp.ds_pick p CROSS JOIN annotations a ON a.image_id = p.image_id
-        WHERE a.deleted = 0 AND a.qa_state != 'rejected'""",
+    # A pick holding a good part of the labelled images reads the boxes in one
+    # pass over the table (sequential, a third faster than a lookup per box);
+    # a small one looks its images' boxes up.
+    picked = len(ids)
+    labelled = conn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
+    boxes_sql = ("FROM annotations a NOT INDEXED WHERE a.image_id IN (SELECT image_id FROM temp.ds_pick) AND "
+                 if picked * 4 >= labelled else
+                 "FROM temp.ds_pick p CROSS JOIN annotations a ON a.image_id = p.image_id WHERE ")
+    owners, revisions, kinds = _int_columns(conn, boxes_sql + "a.deleted = 0 AND a.qa_state != 'rejected'",
         ("a.image_id", "a.revision_id", "IFNULL(a.class_id, 0) * 8 + " +
          _SIZE_SQL.replace("a.area", "((a.x1 - a.x0) * (a.y1 - a.y0))")))
     if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
