@@ -388,3 +388,22 @@ def test_the_dataset_commands(lab, tmp_path, capsys):
     assert main(["dataset", "export", "test-set@1", "--format", "coco", "-o", str(tmp_path / "out"), *where]) == 0
     coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
     assert len(coco["images"]) == frozen["images"] and len(coco["annotations"]) == frozen["boxes"]
+
+
+def test_members_split_over_several_parts_read_back_whole(lab, monkeypatch):
+    # A version's members are stored as arrays in parts; a tiny part size puts this one over many parts.
+    monkeypatch.setattr(dataset_store, "PART_IMAGES", 7)
+    small = versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    monkeypatch.undo()
+    whole = versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    v1, v2 = (versions.resolve(lab.catalog, f"test-set@{n}") for n in (1, 2))
+    parts = lab.catalog.query_one("SELECT COUNT(*) AS n FROM dataset_parts WHERE version_id = ?", (v1["id"],))["n"]
+    assert parts == -(-small.images // 7) > 1
+    assert versions.member_ids(lab.catalog, "test-set@1") == sorted(_eligible(lab, "test"))
+    assert dataset_store.members(lab.catalog, v1["id"]) == dataset_store.members(lab.catalog, v2["id"])
+    assert small.content_hash == whole.content_hash
+    d = dataset_diff.diff(lab.catalog, "test-set@1", "test-set@2")
+    assert (d.added, d.removed, d.labels_changed, d.moved) == (0, 0, 0, 0)
+    for image_id, *_rest, revisions in dataset_store.members(lab.catalog, v1["id"])[::50]:
+        assert [int(r) for r in revisions.split()] == sorted(
+            b.revision_id for b in labels_of(lab.catalog, image_id, as_of=v1["label_seq"]).kept)
