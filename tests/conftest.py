@@ -9,6 +9,13 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# No per-example deadline: on a loaded 2-core machine a slow example is not a
+# failure (the suites guard real hangs with their own time limits).
+hypothesis_settings.register_profile("xlab", deadline=None)
+hypothesis_settings.load_profile("xlab")
+
 from core.demo import create_demo_lab  # noqa: E402
 from core.lab import Lab  # noqa: E402
 from core.resources import resource  # noqa: E402

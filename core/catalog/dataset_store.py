@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog.db import Catalog, WriteTransaction
+from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows
 
 VERSION_COLUMNS = ("id, name, version, status, rule, rule_json, plan_id, parent_id, test_version_id, seed, "
                    "label_seq, images, boxes, content_hash, report_json, frozen_at, frozen_by")
@@ -59,14 +59,8 @@ _SIZE_SQL = ("CASE WHEN a.area < 256 THEN 0 WHEN a.area < 1024 THEN 1 WHEN a.are
 _CHUNK = 900
 
 
-def _conn(src: Catalog | WriteTransaction) -> sqlite3.Connection:
-    return src.conn if isinstance(src, WriteTransaction) else src.reader()
-
-
-def _rows(src: Catalog | WriteTransaction, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = _conn(src).execute(sql, tuple(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+_conn = connection_of
+_rows = dict_rows
 
 
 # -- versions -----------------------------------------------------------------------
@@ -355,7 +349,7 @@ def collect_picked(txn: WriteTransaction) -> tuple[Members, Any, Any]:
     conn.executemany(f"INSERT INTO temp.ds_cells VALUES (?, {', '.join('?' * len(CELL_KEY))})",
                      [(n, *key) for n, key in enumerate(cell_keys)])
     # ds_pick drives both reads (CROSS JOIN keeps it the outer loop), so rows come by image id.
-    ids, subsets, cells, items, bags, negatives = _int_columns(conn, f"""
+    ids, subsets, cells, items, bags, negatives = _int_columns(conn, """
         FROM temp.ds_pick p CROSS JOIN temp.ds_candidates c ON c.image_id = p.image_id
         JOIN temp.ds_cells k ON k.class_key = c.class_key AND k.luggage_type_id = c.luggage_type_id
              AND k.clutter_level = c.clutter_level AND k.scanner_model_id = c.scanner_model_id

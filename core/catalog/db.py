@@ -362,3 +362,15 @@ class Catalog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def connection_of(src: "Catalog | WriteTransaction") -> sqlite3.Connection:
+    """The connection to read with: the transaction's own inside a write, else this thread's reader."""
+    return src.conn if isinstance(src, WriteTransaction) else src.reader()
+
+
+def dict_rows(src: "Catalog | WriteTransaction", sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts keyed by column name."""
+    cursor = connection_of(src).execute(sql, tuple(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]

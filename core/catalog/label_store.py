@@ -32,11 +32,10 @@ transaction (its own uncommitted writes included).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.catalog.db import Catalog, WriteTransaction, utc_now
+from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows, utc_now
 
 BOX_FIELDS = ("image_id", "class_id", "label", "x0", "y0", "x1", "y1", "iscrowd", "difficult", "truncated",
               "score", "rotation", "source", "qa_state", "deleted")
@@ -53,14 +52,8 @@ _CURRENT_SELECT = ("a.id AS annotation_id, a.revision_id, a.seq, a.image_id, a.c
 _CHUNK = 900
 
 
-def _conn(src: Catalog | WriteTransaction) -> sqlite3.Connection:
-    return src.conn if isinstance(src, WriteTransaction) else src.reader()
-
-
-def _rows(src: Catalog | WriteTransaction, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = _conn(src).execute(sql, tuple(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+_conn = connection_of
+_rows = dict_rows
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:

@@ -14,7 +14,6 @@ it was (absent, or empty).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -30,25 +29,12 @@ from core.progress import Progress
 BATCH = 50
 
 
-def _place(source: Path, target: Path, link: bool) -> bool:
-    """Copy (or hard-link) one image; True when linked."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if link:
-        try:
-            os.link(source, target)
-            return True
-        except OSError:
-            pass  # another filesystem, or links not allowed: copy instead
-    shutil.copyfile(source, target)
-    return False
-
-
 def export_version_steps(lab, ref: str | VersionRef, fmt: str, out_dir: str | Path, *, link: bool = False,
                          batch: int = BATCH) -> Iterator[Progress]:
     """Write version ``ref`` in ``fmt`` into ``out_dir`` (new or empty), yielding progress;
     returns the :class:`core.labels.exports.ExportReport`. Closing the generator
     (cancel) or an error removes what was written."""
-    from core.labels.exports import IMAGE_FOLDER, MANIFEST, export_labels
+    from core.labels.exports import IMAGE_FOLDER, MANIFEST, export_labels, place_image
 
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -70,7 +56,7 @@ def export_version_steps(lab, ref: str | VersionRef, fmt: str, out_dir: str | Pa
         stored = {r["id"]: r["store_path"] for r in label_store.export_images(lab.catalog, list(names))}
         image_root = partial / IMAGE_FOLDER.get(fmt, "")
         for done, (image_id, file_name) in enumerate(names.items(), 1):
-            linked = _place(lab.paths.store / stored[image_id], image_root / file_name, link)
+            linked = place_image(lab.paths.store / stored[image_id], image_root / file_name, link)
             report.linked += linked
             report.copied += not linked
             if done % batch == 0 or done == len(names):

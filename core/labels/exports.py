@@ -122,7 +122,7 @@ def label_set(catalog: Catalog, image_ids: Sequence[int] | None = None, *, revis
     return LabelSet(tuple(images), tuple(categories)), rows
 
 
-def _place(source: Path, target: Path, link: bool) -> bool:
+def place_image(source: Path, target: Path, link: bool) -> bool:
     """Copy (or hard-link) one image; True when linked."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if link:
@@ -168,7 +168,7 @@ def export_labels(lab, fmt: str, out_dir: str | Path, *, image_ids: Sequence[int
     manifest_images = []
     for r in rows:
         if with_images:
-            linked = _place(lab.paths.store / r["store_path"], image_root / r["file_name"], link)
+            linked = place_image(lab.paths.store / r["store_path"], image_root / r["file_name"], link)
             report.linked += linked
             report.copied += not linked
         manifest_images.append({"file_name": r["file_name"], "sha256": r["sha256"], "image_id": r["id"]})

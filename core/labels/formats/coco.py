@@ -44,15 +44,7 @@ FILE_NAME = "annotations.json"
 def read(path: Path, *, empty_is_negative: bool = True) -> ReadResult:
     path = Path(path)
     col = Collector()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.json") if p.is_file())
-        if not files:
-            col.fatal(path, "", "no COCO .json file in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        col.fatal(path, "", "no such file or folder")
-        files = []
+    files = col.files(path, "*.json", "COCO .json file")
     images: dict[str, dict] = {}  # file_name -> {"w", "h", "boxes", "source", "ext_id"}
     categories: list[str] = []
     for f in files:

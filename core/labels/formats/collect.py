@@ -93,6 +93,19 @@ class Collector:
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
 
+    def files(self, path: Path, pattern: str, what: str, *, recursive: bool = True) -> list[Path]:
+        """The annotation files ``path`` names: itself, or the files matching
+        ``pattern`` in the folder (a fatal problem when there are none, or no such path)."""
+        if path.is_dir():
+            found = sorted(p for p in (path.rglob(pattern) if recursive else path.glob(pattern)) if p.is_file())
+            if not found:
+                self.fatal(path, "", f"no {what} in this folder")
+            return found
+        if path.is_file():
+            return [path]
+        self.fatal(path, "", "no such file or folder")
+        return []
+
     def check_size(self, path: Path, limit: int | None = None) -> bool:
         """False (with a fatal problem) when ``path`` cannot be read or is too big."""
         limit = MAX_FILE_BYTES if limit is None else limit

@@ -32,15 +32,7 @@ _TRUE = ("true", "1", "yes")
 def read(path: Path) -> ReadResult:
     path = Path(path)
     col = Collector()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.xml") if p.is_file())
-        if not files:
-            col.fatal(path, "", "no CVAT .xml file in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        col.fatal(path, "", "no such file or folder")
-        files = []
+    files = col.files(path, "*.xml", "CVAT .xml file")
     images: dict[str, LabelImage] = {}
     categories: list[str] = []
     for f in files:

@@ -57,15 +57,7 @@ def image_name(ref: str) -> str:
 def read(path: Path) -> ReadResult:
     path = Path(path)
     col = Collector()
-    if path.is_dir():
-        files = sorted(p for p in path.glob("*.json") if p.is_file())
-        if not files:
-            col.fatal(path, "", "no Label Studio .json export in this folder")
-    elif path.is_file():
-        files = [path]
-    else:
-        col.fatal(path, "", "no such file or folder")
-        files = []
+    files = col.files(path, "*.json", "Label Studio .json export", recursive=False)
     images: dict[str, LabelImage] = {}
     categories: list[str] = []
     for f in files:

@@ -25,16 +25,8 @@ MAX_XML_BYTES = 64 * 1024 * 1024
 def read(path: Path) -> ReadResult:
     path = Path(path)
     col = Collector()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.xml") if p.is_file())
-        root = path
-        if not files:
-            col.fatal(path, "", "no Pascal VOC .xml file in this folder")
-    elif path.is_file():
-        files, root = [path], path.parent
-    else:
-        col.fatal(path, "", "no such file or folder")
-        files, root = [], path
+    files = col.files(path, "*.xml", "Pascal VOC .xml file")
+    root = path.parent if path.is_file() else path
     images: dict[str, LabelImage] = {}
     categories: list[str] = []
     for f in files:
