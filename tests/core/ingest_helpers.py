@@ -26,9 +26,10 @@ poses: [{name: flat}]
 GEOMETRY = ScannerGeometry(96, 64, 8.0, 16, False, 1.0, 0.01)
 
 
-def tiny_lab(root: Path) -> Lab:
+def tiny_lab(root: Path, inventory: str = TINY_INVENTORY) -> Lab:
+    """A new lab at ``root`` with ``inventory`` (YAML text) imported."""
     lab = Lab.init(root)
-    import_inventory(lab.catalog, parse_inventory(TINY_INVENTORY.encode(), "tiny.yaml"))
+    import_inventory(lab.catalog, parse_inventory(inventory.encode(), "tiny.yaml"))
     return lab
 
 

@@ -13,6 +13,7 @@ from core.labels import annotations as A
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.core.catalog_versions import catalog_before
+from tests.core.ingest_helpers import tiny_lab
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,6 @@ def test_migration_0007_turns_the_old_tdr_rows_of_a_demo_lab_into_revisions(dico
     finally:
         catalog.close()
 
-
 INVENTORY = """\
 threat_families: [{name: knives}, {name: guns}]
 threat_classes: [{name: knife_kitchen, family: knives}, {name: handgun, family: guns}]
@@ -84,12 +84,7 @@ poses: [{name: flat}]
 
 @pytest.fixture
 def lab(tmp_path):
-    from core.inventory import import_inventory
-    from core.inventory.yamlfile import parse_inventory
-    from core.lab import Lab
-
-    lab = Lab.init(tmp_path / "lab")
-    import_inventory(lab.catalog, parse_inventory(INVENTORY.encode(), "inv.yaml"))
+    lab = tiny_lab(tmp_path / "lab", INVENTORY)
     yield lab
     lab.close()
 

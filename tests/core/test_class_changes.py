@@ -13,6 +13,7 @@ from core.errors import LabelError
 from core.labels import annotations as A
 from core.labels import classes as C
 from core.labels import qa
+from tests.core.ingest_helpers import tiny_lab
 
 INVENTORY = """\
 threat_families: [{name: knives}, {name: guns}, {name: tools}]
@@ -31,14 +32,10 @@ poses: [{name: flat}]
 @pytest.fixture
 def lab(tmp_path):
     from core.catalog.dashboard_store import insert_kpi_results
-    from core.inventory import import_inventory
-    from core.inventory.yamlfile import parse_inventory
-    from core.lab import Lab
     from core.quota.plans import create_plan, publish_plan
     from core.quota.spec import PlanSpec
 
-    lab = Lab.init(tmp_path / "lab")
-    import_inventory(lab.catalog, parse_inventory(INVENTORY.encode(), "inv.yaml"))
+    lab = tiny_lab(tmp_path / "lab", INVENTORY)
     spec = PlanSpec(name="pilot", classes={"knife_kitchen": {"ratio_step": 2}, "knife_folding": {"detection_rate": 0.8}})
     create_plan(lab.catalog, spec, actor="mgr")
     publish_plan(lab.catalog, "pilot", actor="mgr")

@@ -18,6 +18,7 @@ from core.labels import annotations as A
 from core.labels.exports import export_labels
 from core.labels.imports import import_labels
 from core.labels.formats import FORMATS
+from tests.core.ingest_helpers import tiny_lab
 
 INVENTORY = """\
 threat_families: [{name: knives}, {name: guns}]
@@ -33,13 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def new_lab(root: Path):
-    from core.inventory import import_inventory
-    from core.inventory.yamlfile import parse_inventory
-    from core.lab import Lab
-
-    lab = Lab.init(root)
-    import_inventory(lab.catalog, parse_inventory(INVENTORY.encode(), "inv.yaml"))
-    return lab
+    return tiny_lab(root, INVENTORY)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 from core.labels import annotations as A
 from core.labels import qa
+from tests.core.ingest_helpers import tiny_lab
 
 INVENTORY = """\
 threat_families: [{name: knives}, {name: guns}]
@@ -21,12 +22,7 @@ poses: [{name: flat}]
 
 @pytest.fixture
 def lab(tmp_path):
-    from core.inventory import import_inventory
-    from core.inventory.yamlfile import parse_inventory
-    from core.lab import Lab
-
-    lab = Lab.init(tmp_path / "lab")
-    import_inventory(lab.catalog, parse_inventory(INVENTORY.encode(), "inv.yaml"))
+    lab = tiny_lab(tmp_path / "lab", INVENTORY)
     yield lab
     lab.close()
 
@@ -134,7 +130,6 @@ def test_the_queue_is_riskiest_first_and_a_dismissed_flag_stays_dismissed(lab):
 
 def _ingest_lab(tmp_path, item: str | None):
     """The tiny ingest lab with scanner T1 capturing a confirmed step that placed ``item`` (None: a clean bag)."""
-    from tests.core.ingest_helpers import tiny_lab
 
     lab = tiny_lab(tmp_path / "ingest")
     with lab.catalog.write() as txn:
