@@ -216,11 +216,6 @@ def image(src: Catalog | WriteTransaction, image_id: int) -> dict[str, Any] | No
     return rows[0] if rows else None
 
 
-def image_by_sha(src: Catalog | WriteTransaction, sha256: str) -> int | None:
-    row = _conn(src).execute("SELECT id FROM images WHERE sha256 = ?", (sha256.lower(),)).fetchone()
-    return None if row is None else int(row[0])
-
-
 def images_by_rel_path(src: Catalog | WriteTransaction, rel_path: str) -> list[int]:
     return [r[0] for r in _conn(src).execute("SELECT id FROM images WHERE rel_path = ?", (rel_path,))]
 

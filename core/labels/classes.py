@@ -41,7 +41,6 @@ from core.catalog import label_store as store
 from core.catalog import quota_store
 from core.errors import LabelError
 
-ACTIONS = ("rename", "move", "merge", "split")
 MAX_CLASS_NAME = 100
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from core.catalog import Catalog
+from core.catalog import ingest_store
 from core.catalog import label_store as store
 from core.errors import InputProblem, LabelImportError
 from core.inputs import Problems, Text, is_missing, parse_yaml, read_bytes, shown
@@ -251,7 +252,7 @@ def import_labels(lab, fmt: str, path: str | Path, *, images_dir: str | Path | N
     matched: dict[int, list[LabelImage]] = {}
     unmatched = ambiguous = 0
     for im in result.labels.images:
-        image_id = store.image_by_sha(catalog, im.sha256) if im.sha256 else None
+        image_id = ingest_store.image_id_for_sha(catalog, im.sha256.lower()) if im.sha256 else None
         if image_id is None:
             image_id = taken.get(im.file_name)
         if image_id is None:
