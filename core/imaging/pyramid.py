@@ -89,10 +89,6 @@ def cache_path(store_root: Path, sha: str) -> Path:
     return Path(store_root) / "pyramids" / sha[:2] / f"{sha}.npz"
 
 
-def thumb_path(store_root: Path, sha: str) -> Path:
-    return Path(store_root) / "thumbs" / sha[:2] / f"{sha}.png"
-
-
 def decode_file(path: Path) -> ImageChannels:
     """Read and decode an image file (the viewer's one way to decode a whole image).
 
@@ -205,7 +201,10 @@ class ImageSource:
         where = store_location(path)
         if where is None:
             return cls(path=path)
-        return cls(path=path, cache=cache_path(*where), thumbnail=thumb_path(*where))
+        from core.store import ContentStore
+
+        root, sha = where
+        return cls(path=path, cache=cache_path(root, sha), thumbnail=ContentStore(root).thumb_path(sha))
 
     @classmethod
     def from_channels(cls, provider: Callable[[], ImageChannels], cache: Path | None = None) -> "ImageSource":
