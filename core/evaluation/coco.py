@@ -413,11 +413,6 @@ def load_ground_truth(path: str | Path) -> GroundTruth:
     return read_ground_truth(_read_json(path, _Problems(str(path))), str(path))
 
 
-def load_detections(path: str | Path, gt: GroundTruth) -> Detections:
-    path = Path(path)
-    return read_detections(_read_json(path, _Problems(str(path))), gt, str(path))
-
-
 def evaluate_files(gt_path: str | Path, dt_path: str | Path) -> CocoResult:
     """``xlab eval coco``: both files read and checked, then :func:`evaluate`.
 

@@ -267,11 +267,6 @@ def false_alarm_rate(records: Sequence[ImageRecord], thresholds: Mapping[str, fl
     return _rate(setups, hits, setup_rule, confidence, ties_hit=True)
 
 
-def classes_in(records: Iterable[ImageRecord]) -> list[str]:
-    """The classes of the true boxes, sorted."""
-    return sorted({t.class_name for r in records for t in r.truths})
-
-
 def choose_thresholds(validation: Sequence[ImageRecord], max_false_alarm: Mapping[str, float],
                       bound: str = "point", setup_rule: str = "fraction",
                       confidence: float = 0.95) -> dict[str, OperatingPoint]:
