@@ -19,9 +19,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.catalog import dataset_store as store
 from core.catalog import label_store
-from core.datasets.versions import VersionRef, resolve
+from core.datasets.versions import VersionRef, frozen_labels, resolve
 from core.errors import LabelError
 from core.progress import Progress
 
@@ -40,9 +39,7 @@ def export_version_steps(lab, ref: str | VersionRef, fmt: str, out_dir: str | Pa
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise LabelError(f"{out} is not an empty folder; export into a new one (nothing there is overwritten)")
     v = resolve(lab.catalog, ref)
-    rows = store.members(lab.catalog, v["id"])
-    image_ids = [m[0] for m in rows]
-    revision_ids = [int(r) for m in rows for r in m[-1].split()]
+    image_ids, revision_ids = frozen_labels(lab.catalog, v)
     total = len(image_ids)
     yield Progress(0, total, f"writing the labels of {v['name']}@{v['version']} as {fmt}")
     out.parent.mkdir(parents=True, exist_ok=True)

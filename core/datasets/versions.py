@@ -500,7 +500,13 @@ def export(lab, ref: str | VersionRef, fmt: str, out_dir, *, link: bool = False)
     from core.labels.exports import export_labels
 
     v = resolve(lab.catalog, ref)
-    rows = store.members(lab.catalog, v["id"])
-    revision_ids = [int(r) for m in rows for r in m[-1].split()]
-    return export_labels(lab, fmt, out_dir, image_ids=[m[0] for m in rows], revision_ids=revision_ids,
+    image_ids, revision_ids = frozen_labels(lab.catalog, v)
+    return export_labels(lab, fmt, out_dir, image_ids=image_ids, revision_ids=revision_ids,
                          as_of=v["label_seq"], link=link)
+
+
+def frozen_labels(catalog: Catalog, version: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """A version's image ids and the ids of the label revisions it was frozen with, straight
+    from its member arrays (what an export needs)."""
+    m = store.read_members(catalog, version["id"])
+    return m.image_ids.tolist(), m.revisions.tolist()
