@@ -80,7 +80,7 @@ def versions(src: Catalog | WriteTransaction, name: str | None = None) -> list[d
 
 
 def version_by_id(src: Catalog | WriteTransaction, version_id: int) -> dict[str, Any] | None:
-    rows = [v for v in _rows(src, f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = ?", (version_id,))]
+    rows = _rows(src, f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = ?", (version_id,))
     return rows[0] if rows else None
 
 
@@ -130,11 +130,6 @@ def freeze(txn: WriteTransaction, version_id: int, images: int, boxes: int, cont
 
 def stats_json(src: Catalog | WriteTransaction, version_id: int) -> str:
     row = _conn(src).execute("SELECT stats_json FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
-    return row[0] if row else "{}"
-
-
-def report_json(src: Catalog | WriteTransaction, version_id: int) -> str:
-    row = _conn(src).execute("SELECT report_json FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
     return row[0] if row else "{}"
 
 
@@ -559,20 +554,18 @@ def diff_cells(src: Catalog | WriteTransaction, a: int, b: int, comparison: Comp
             if any(counts)]
 
 
-def diff_images(src: Catalog | WriteTransaction, a: int, b: int, limit: int | None = None,
-                comparison: Comparison | None = None) -> dict[str, list]:
+def diff_images(src: Catalog | WriteTransaction, a: int, b: int) -> dict[str, list]:
     """Image ids removed, added, and (id, revisions in a, revisions in b, negative in a, in b)
-    for the images whose labels changed (at most ``limit`` of each), by image id."""
-    c = comparison or compare(src, a, b)
-    end = None if limit is None else int(limit)
+    for the images whose labels changed, by image id."""
+    c = compare(src, a, b)
     changed = []
     starts_a, starts_b = c.a.starts(), c.b.starts()
-    for i, j in zip(c.in_a[c.changed][:end].tolist(), c.in_b[c.changed][:end].tolist()):
+    for i, j in zip(c.in_a[c.changed].tolist(), c.in_b[c.changed].tolist()):
         old = c.a.revisions[starts_a[i]:starts_a[i] + c.a.boxes[i]].tolist()
         new = c.b.revisions[starts_b[j]:starts_b[j] + c.b.boxes[j]].tolist()
         changed.append((int(c.a.image_ids[i]), " ".join(map(str, old)), " ".join(map(str, new)),
                         int(c.a.negatives[i]), int(c.b.negatives[j])))
-    return {"removed": c.a.image_ids[c.removed()][:end].tolist(), "added": c.b.image_ids[c.added()][:end].tolist(),
+    return {"removed": c.a.image_ids[c.removed()].tolist(), "added": c.b.image_ids[c.added()].tolist(),
             "changed": changed}
 
 

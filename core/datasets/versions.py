@@ -234,11 +234,10 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
         store.pick(txn, picked)
     if exclude:
         near_left = []
+        left_out["near_duplicate_of_other_split"] = len(excluded)
     else:
         picked_ids = set(store.picked_ids(txn))
         near_left = [p for p in near if p[0] in picked_ids]
-    if exclude:
-        left_out["near_duplicate_of_other_split"] = len(excluded)
     shared = store.shared_objects(txn, other, test_id)
     if shared:
         raise DatasetError(
@@ -272,7 +271,7 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
         ratio={class_names.get(c, str(c)): k for c, k in sorted(ks.items())},
         validation_fraction=validation, left_out=left_out,
         near_duplicates=[{"image_id": a, "other_id": b, "distance": d} for a, b, d in near_left],
-        near_duplicates_excluded=len(excluded) if exclude else 0,
+        near_duplicates_excluded=len(excluded),
         below_target=below[:_REPORT_CELLS], below_target_cells=len(below),
         below_target_setups=sum(c["missing_setups"] for c in below),
         clone=[_named_draw(d, names) for d in draws if d.borrowed or d.short][:_REPORT_CELLS],
