@@ -49,7 +49,7 @@ from app.views.area import AreaView, EmptyStatePanel
 from core.errors import XLabError
 from core.lab import Lab
 
-RELEVANT = ("dataset_versions", "dataset_images", "quota_plans")
+RELEVANT = ("dataset_versions", "quota_plans")
 FORMATS = (("COCO JSON", "coco"), ("YOLO (txt + data.yaml)", "yolo"), ("Pascal VOC XML", "voc"),
            ("CVAT for images 1.1 XML", "cvat"), ("Label Studio JSON", "labelstudio"))
 SUBSETS = ("test", "train", "validation")
