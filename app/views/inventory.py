@@ -30,7 +30,7 @@ from app.table_model import Column, RowsModel, make_table, size_columns
 from core.errors import InputFileError
 from core.inventory import SECTIONS, import_inventory
 from core.inventory.apply import ImportReport, export_inventory, inventory_entries
-from core.inventory.sections import Field, Section
+from core.inventory.sections import SECTION_BY_NAME, Field, Section
 from core.lab import Lab
 from core.progress import Progress
 
@@ -190,7 +190,7 @@ class InventoryView(AreaView):
                                    else "Retire class")
 
     def add_entry(self, section_name: str | None = None) -> InventoryEntryDialog:
-        section = self.current_section() if section_name is None else next(s for s in SECTIONS if s.name == section_name)
+        section = self.current_section() if section_name is None else SECTION_BY_NAME[section_name]
         return self._open_editor(section, None)
 
     def edit_selected(self) -> InventoryEntryDialog | None:
