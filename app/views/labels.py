@@ -271,7 +271,6 @@ class LabelReviewView(AreaView):
         self._lab = lab
         self._loading = False
         self._review: R.ImageReview | None = None
-        self._progress: R.ReviewProgress | None = None
         self._classes: list[str] = []
         self._resume_at = 0  # queue row to go on from when the shown image left the queue
         self._undo: list[tuple[str, list[R.UndoStep]]] = []
@@ -538,7 +537,6 @@ class LabelReviewView(AreaView):
         self.class_filter.blockSignals(False)
 
     def _show_progress(self, progress: R.ReviewProgress) -> None:
-        self._progress = progress
         self.progress_label.setText(
             f"{progress.reviewed:,} of {progress.boxes:,} boxes reviewed · "
             f"{progress.flagged_images:,} image(s) flagged · {progress.negatives:,} labelled negative(s)")
