@@ -10,6 +10,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from core import colours
+
 
 @dataclass(frozen=True)
 class Column:
@@ -36,8 +38,6 @@ def percent(value: Any) -> str:
 
 def fill_colour(fraction: float) -> QColor:
     """The shared fill scale (core.colours), light enough to read text on."""
-    from core import colours
-
     return QColor(*colours.tint(colours.fill_rgb(fraction), 0.55))
 
 
