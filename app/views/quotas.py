@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -26,6 +26,9 @@ from app.table_model import Column, RowsModel, make_table, percent
 from core.lab import Lab
 from core.quota.plans import list_plans, plan_classes
 from core.quota.status import quota_status
+
+if TYPE_CHECKING:
+    from app.views.plan_editor import PlanSpecEditorDialog
 
 # Tables whose change can alter what this view shows.
 RELEVANT = ("quota_plans", "quota_cells", "quota_plan_classes", "images", "cell_tally", "threat_classes",
@@ -285,14 +288,14 @@ class QuotaPlansView(AreaView):
 
     # -- writing plans --------------------------------------------------------
 
-    def new_plan(self) -> "PlanSpecEditorDialog":  # noqa: F821 - imported when first used
+    def new_plan(self) -> "PlanSpecEditorDialog":
         from app.views.plan_editor import template
 
         names = {p["name"] for p in list_plans(self._lab.catalog)}
         name = "test-set" if "test-set" not in names else f"test-set-{len(names) + 1}"
         return self._open_editor(template(name))
 
-    def edit_plan(self) -> "PlanSpecEditorDialog | None":  # noqa: F821
+    def edit_plan(self) -> "PlanSpecEditorDialog | None":
         from app.views.plan_editor import spec_yaml
         from core.quota.spec import PlanSpec
 
