@@ -44,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows
+from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows, id_chunks, placeholders
 
 VERSION_COLUMNS = ("id, name, version, status, rule, rule_json, plan_id, parent_id, test_version_id, seed, "
                    "label_seq, images, boxes, content_hash, report_json, frozen_at, frozen_by")
@@ -56,11 +56,6 @@ SIZE_BUCKETS = ("<16", "16-32", "32-64", "64-128", "128-256", "256-512", "512-10
 _SIZE_SQL = ("CASE WHEN a.area < 256 THEN 0 WHEN a.area < 1024 THEN 1 WHEN a.area < 4096 THEN 2 "
              "WHEN a.area < 16384 THEN 3 WHEN a.area < 65536 THEN 4 WHEN a.area < 262144 THEN 5 "
              "WHEN a.area < 1048576 THEN 6 ELSE 7 END")
-_CHUNK = 900
-
-
-_conn = connection_of
-_rows = dict_rows
 
 
 # -- versions -----------------------------------------------------------------------
@@ -69,7 +64,7 @@ _rows = dict_rows
 def versions(src: Catalog | WriteTransaction, name: str | None = None) -> list[dict[str, Any]]:
     """Frozen versions (of one name, or all), by name then version, with plan and parent names."""
     where = "WHERE v.status = 'frozen'" + (" AND v.name = ?" if name is not None else "")
-    return _rows(src, f"""SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))},
+    return dict_rows(src, f"""SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))},
                                  p.name AS plan_name, p.version AS plan_version,
                                  pv.name AS parent_name, pv.version AS parent_version,
                                  tv.name AS test_name, tv.version AS test_version
@@ -80,7 +75,7 @@ def versions(src: Catalog | WriteTransaction, name: str | None = None) -> list[d
 
 
 def version_by_id(src: Catalog | WriteTransaction, version_id: int) -> dict[str, Any] | None:
-    rows = _rows(src, f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = ?", (version_id,))
+    rows = dict_rows(src, f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = ?", (version_id,))
     return rows[0] if rows else None
 
 
@@ -91,19 +86,19 @@ def find_version(src: Catalog | WriteTransaction, name: str, version: int | None
     if version is not None:
         sql += " AND version = ?"
         params.append(version)
-    rows = _rows(src, sql + " ORDER BY version DESC LIMIT 1", params)
+    rows = dict_rows(src, sql + " ORDER BY version DESC LIMIT 1", params)
     return rows[0] if rows else None
 
 
 def latest_test_version(src: Catalog | WriteTransaction, plan_id: int) -> dict[str, Any] | None:
-    rows = _rows(src, f"""SELECT {VERSION_COLUMNS} FROM dataset_versions
+    rows = dict_rows(src, f"""SELECT {VERSION_COLUMNS} FROM dataset_versions
                           WHERE plan_id = ? AND rule = 'test' AND status = 'frozen'
                           ORDER BY frozen_at DESC, id DESC LIMIT 1""", (plan_id,))
     return rows[0] if rows else None
 
 
 def children(src: Catalog | WriteTransaction, version_id: int) -> list[dict[str, Any]]:
-    return _rows(src, f"""SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE parent_id = ? AND status = 'frozen'
+    return dict_rows(src, f"""SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE parent_id = ? AND status = 'frozen'
                           ORDER BY id""", (version_id,))
 
 
@@ -129,7 +124,7 @@ def freeze(txn: WriteTransaction, version_id: int, images: int, boxes: int, cont
 
 
 def stats_json(src: Catalog | WriteTransaction, version_id: int) -> str:
-    row = _conn(src).execute("SELECT stats_json FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
+    row = connection_of(src).execute("SELECT stats_json FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
     return row[0] if row else "{}"
 
 
@@ -247,7 +242,7 @@ def shared_objects(txn: WriteTransaction, other_split: str, other_version_id: in
     params: list[Any] = [other_split]
     rows = []
     for kind, column, table in (("item", "item_id", "threat_items"), ("bag", "bag_id", "bags")):
-        rows += _rows(txn, f"""
+        rows += dict_rows(txn, f"""
             WITH mine AS (SELECT i.{column} AS object_id, COUNT(*) AS n FROM temp.ds_pick p
                           JOIN images i ON i.id = p.image_id WHERE i.{column} IS NOT NULL GROUP BY 1),
                  theirs AS (SELECT o.{column} AS object_id, COUNT(*) AS n FROM images o
@@ -408,7 +403,7 @@ def read_members(src: Catalog | WriteTransaction, version_id: int) -> Members:
     """A version's members, whole."""
     import numpy as np
 
-    conn = _conn(src)
+    conn = connection_of(src)
     cell_keys = [tuple(r) for r in conn.execute(f"SELECT {_CELL_KEY_SQL} FROM dataset_cells WHERE version_id = ? "
                                                 "ORDER BY cell", (version_id,))]
     parts = conn.execute(f"SELECT {', '.join(c for c, _ in _PART_COLUMNS)}, revisions FROM dataset_parts "
@@ -465,7 +460,7 @@ def load_other_members(txn: WriteTransaction, version_id: int | None) -> None:
 
 def names(src: Catalog | WriteTransaction) -> dict[str, dict[int, str]]:
     """Names of classes, luggage types, scanner models and poses by id."""
-    conn = _conn(src)
+    conn = connection_of(src)
     out = {}
     for key, table in (("class", "threat_classes"), ("luggage_type", "luggage_types"),
                        ("scanner_model", "scanner_models"), ("pose", "poses")):
@@ -475,12 +470,12 @@ def names(src: Catalog | WriteTransaction) -> dict[str, dict[int, str]]:
 
 def plan_cells(src: Catalog | WriteTransaction, plan_id: int) -> list[tuple]:
     """(cell key..., test_target, train_target) of every cell of a plan."""
-    return _conn(src).execute(f"SELECT {_CELL_KEY_SQL}, test_target, train_target FROM quota_cells WHERE plan_id = ?",
+    return connection_of(src).execute(f"SELECT {_CELL_KEY_SQL}, test_target, train_target FROM quota_cells WHERE plan_id = ?",
                               (plan_id,)).fetchall()
 
 
 def plan_ratio_steps(src: Catalog | WriteTransaction, plan_id: int) -> dict[int, int]:
-    return dict(_conn(src).execute("SELECT class_id, ratio_step FROM quota_plan_classes WHERE plan_id = ?",
+    return dict(connection_of(src).execute("SELECT class_id, ratio_step FROM quota_plan_classes WHERE plan_id = ?",
                                    (plan_id,)).fetchall())
 
 
@@ -573,9 +568,8 @@ def revision_classes(src: Catalog | WriteTransaction, revision_ids: Sequence[int
     """Box class id (0: none) of each annotation revision."""
     out: dict[int, int] = {}
     ids = list(revision_ids)
-    conn = _conn(src)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+    conn = connection_of(src)
+    for chunk in id_chunks(ids):
         out.update(conn.execute(f"SELECT id, IFNULL(class_id, 0) FROM annotation_revisions "
-                                f"WHERE id IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+                                f"WHERE id IN ({placeholders(len(chunk))})", chunk).fetchall())
     return out

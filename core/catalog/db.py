@@ -30,7 +30,7 @@ import getpass
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -374,3 +374,18 @@ def dict_rows(src: "Catalog | WriteTransaction", sql: str, params: Any = ()) -> 
     cursor = connection_of(src).execute(sql, tuple(params))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+# SQLite's limit on bound parameters is 32766 (3.32+); id lists go in chunks well below it.
+ID_CHUNK = 900
+
+
+def id_chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    """``ids`` in slices small enough for one ``IN (?, ...)`` each."""
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start:start + ID_CHUNK]
+
+
+def placeholders(n: int) -> str:
+    """``?, ?, ...`` for ``n`` bound parameters."""
+    return ", ".join("?" * n)
