@@ -103,16 +103,10 @@ CHARTS = (("Boxes per class", "boxes"), ("Images per class", "images"), ("Boxes 
 
 def load_versions(lab: Lab) -> list[dict[str, Any]]:
     """Every version with its images per subset (pool thread)."""
-    from core.datasets.distribution import distribution
     from core.datasets.versions import list_versions
 
-    rows = []
-    for v in list_versions(lab.catalog):
-        ref = f"{v['name']}@{v['version']}"
-        subsets = distribution(lab.catalog, ref).subsets
-        rows.append({**v, "ref": ref, **{s: subsets.get(s) for s in SUBSETS},
-                     "hash": (v["content_hash"] or "")[:12]})
-    return rows
+    return [{**v, "ref": f"{v['name']}@{v['version']}", **{s: v["subsets"].get(s) for s in SUBSETS},
+             "hash": (v["content_hash"] or "")[:12]} for v in list_versions(lab.catalog)]
 
 
 # -- freeze wizard ------------------------------------------------------------------------------

@@ -455,6 +455,7 @@ def list_versions(catalog: Catalog, name: str | None = None) -> list[dict[str, A
             "test_version": f"{v['test_name']}@{v['test_version']}" if v["test_name"] else None,
             "seed": v["seed"], "label_seq": v["label_seq"], "content_hash": v["content_hash"],
             "frozen_at": v["frozen_at"], "frozen_by": v["frozen_by"],
+            "subsets": json.loads(v["report_json"])["subsets"],  # images per subset, as frozen
         })
     return out
 
