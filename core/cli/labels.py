@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from core.cli.common import Common, open_lab
-from core.cli.output import Column, count, emit, ident, print_json, say, when, words
+from core.cli.output import Column, count, emit, ident, print_json, print_table, say, when, words
 
 FORMATS = ("coco", "yolo", "voc", "cvat", "labelstudio")
 
@@ -59,8 +59,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict())
         return 0
-    emit(args, report.as_dict(), _counts_rows(report.counts) + _counts_rows({f"flag {k}": v for k, v in report.flags.items()}),
-         COUNT_COLUMNS)
+    print_table(_counts_rows(report.counts) + _counts_rows({f"flag {k}": v for k, v in report.flags.items()}),
+                COUNT_COLUMNS)
     for line in report.problems:
         say(line, sys.stderr)
     say(f"import #{report.import_id} from source '{report.source}' written")
@@ -176,10 +176,10 @@ def _show_change(args: argparse.Namespace, change) -> int:
     counts = {"boxes re-classed": change.boxes_changed, "items moved": change.items_moved,
               "boxes left for review": change.boxes_for_review, "class map entries moved": change.class_maps_moved,
               "KPI results on the old class": len(change.kpi_results)}
-    emit(args, data, _counts_rows(counts), COUNT_COLUMNS)
+    print_table(_counts_rows(counts), COUNT_COLUMNS)
     if change.plans:
-        emit(args, data, [p | {"latest": f"v{p['latest_version']} ({p['latest_status']})"} for p in change.plans],
-             PLAN_COLUMNS)
+        print_table([p | {"latest": f"v{p['latest_version']} ({p['latest_status']})"} for p in change.plans],
+                    PLAN_COLUMNS)
         if not change.drafted and change.action != "move":
             say("the plans above still use the old class: run again with --update-plans to draft their next "
                 "versions, or edit them with 'xlab quota plan'")
