@@ -41,6 +41,7 @@ def _png(fig) -> bytes:
 
 
 def _rgb(name_or_rgb) -> tuple[float, float, float]:
+    """A ``colours.SERIES`` name or an RGB triple, as matplotlib's 0..1 floats."""
     rgb = colours.SERIES[name_or_rgb] if isinstance(name_or_rgb, str) else name_or_rgb
     return tuple(c / 255 for c in rgb)
 
@@ -145,8 +146,7 @@ def heatmap_figure(heat: Heatmap, width_mm: float, height_mm: float):
             if fill is not None:
                 grid[r, c] = min(1.0, fill)
     cmap = LinearSegmentedColormap.from_list(
-        "xlab_fill", [(pos, tuple(v / 255 for v in rgb)) for pos, rgb in colours.FILL_STOPS]).with_extremes(
-        bad=tuple(v / 255 for v in colours.NO_TARGET))
+        "xlab_fill", [(pos, _rgb(rgb)) for pos, rgb in colours.FILL_STOPS]).with_extremes(bad=_rgb(colours.NO_TARGET))
     fig = _figure(width_mm, height_mm)
     ax = fig.add_axes((0.2, 0.04, 0.66, 0.86))
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
@@ -163,7 +163,7 @@ def heatmap_figure(heat: Heatmap, width_mm: float, height_mm: float):
         for r in range(n_rows):
             for c in range(n_cols):
                 if not np.isnan(grid[r, c]):
-                    text = tuple(v / 255 for v in colours.text_on(colours.fill_rgb(grid[r, c])))
+                    text = _rgb(colours.text_on(colours.fill_rgb(grid[r, c])))
                     ax.text(c, r, f"{heat.fill(r, c):.0%}", ha="center", va="center", fontsize=label_size * 0.9,
                             color=text)
     bar_ax = fig.add_axes((0.89, 0.04, 0.02, 0.86))
