@@ -18,7 +18,6 @@ row). So every file ends in the catalog exactly once, or still in its folder.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
 import time
@@ -64,6 +63,14 @@ FULL_RETRY_S = 10.0
 def is_temporary(name: str) -> bool:
     """Names ingest never takes as images: temporary files and metadata sidecars."""
     return name.startswith(".") or name.endswith(TEMP_SUFFIXES) or name.endswith(SIDECAR_SUFFIX)
+
+
+def waiting_files(folder: Path) -> list[str]:
+    """The files in a drop folder that ingest has yet to take (none if the folder is missing)."""
+    try:
+        return [e.path for e in os.scandir(folder) if e.is_file(follow_symlinks=False) and not is_temporary(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 @dataclass(frozen=True)
@@ -375,7 +382,7 @@ class Ingestor:
             "width": p.width, "height": p.height, "bit_depth": p.bit_depth, "channels": p.channels,
             "quality_flags": ",".join(flags), "usable": 1, "phash": p.phash, "thumb_path": p.thumb_path,
             "format": p.format, "sop_instance_uid": p.metadata.get("SOPInstanceUID"),
-            "metadata_json": p.metadata_json if p.metadata_json is not None else (json.dumps(p.metadata) if p.metadata else None),
+            "metadata_json": p.metadata_json,
         }
         image_id = sql.insert_image(txn, row)
         if matches:
