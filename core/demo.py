@@ -124,9 +124,8 @@ def run_demo_scanners(
     few files (:class:`GroundTruthImport`) and once more at the end.
     """
     names = [s["name"] for s in all_rows(lab.catalog, "scanners")]
-    formats = SCANNER_FORMATS
     streams = [
-        simulate(lab, name, None, rate_per_minute=0, fmt=formats[i % len(formats)],
+        simulate(lab, name, None, rate_per_minute=0, fmt=SCANNER_FORMATS[i % len(SCANNER_FORMATS)],
                  write_mode="slow" if i == 1 else "rename", seed=seed + i,
                  setups=session_setups(lab, name) if name == DEMO_STATION and not with_ingest
                  else simulated_technician(lab, name, f"sim-{name.lower()}"))
@@ -176,14 +175,12 @@ def run_demo_scanners(
 
 def _drain(lab: Lab, stop: threading.Event) -> None:
     """Wait (up to DRAIN_S) until the drop folders hold no file ingest has yet to take."""
-    from core.ingest.engine import is_temporary
+    from core.ingest.engine import waiting_files
 
     folders = [lab.paths.drop_folder(s["name"]) for s in all_rows(lab.catalog, "scanners")]
     deadline = time.monotonic() + DRAIN_S
     while time.monotonic() < deadline and not stop.is_set():
-        waiting = [f for folder in folders if folder.is_dir() for f in folder.iterdir()
-                   if f.is_file() and not is_temporary(f.name)]
-        if not waiting:
+        if not any(waiting_files(folder) for folder in folders):
             return
         time.sleep(0.2)
 
@@ -409,7 +406,7 @@ def _train_mirror(lab: Lab, test_steps: list[dict]) -> list:
 def _run_starter_session(lab: Lab, scanner: str, fmt: str, technician: str, seed: int) -> None:
     """A simulated technician runs the scanner's open session to its end, each file
     ingested from the drop folder before the next step (so it joins its step)."""
-    from core.ingest.engine import is_temporary, watch
+    from core.ingest.engine import waiting_files, watch
 
     stream = simulate(lab, scanner, None, rate_per_minute=0, fmt=fmt, seed=seed,
                       setups=simulated_technician(lab, scanner, technician))
@@ -431,7 +428,7 @@ def _run_starter_session(lab: Lab, scanner: str, fmt: str, technician: str, seed
             written = progress.done
             deadline = time.monotonic() + STARTER_FILE_S
             while time.monotonic() < deadline:
-                left = {str(f) for f in folder.iterdir() if f.is_file() and not is_temporary(f.name)} - settled
+                left = set(waiting_files(folder)) - settled
                 if not left:
                     break
                 settled |= {o.source for o in next(ingest).outcomes if o.outcome == "rejected"}

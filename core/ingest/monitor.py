@@ -3,7 +3,6 @@ images, the quarantine, today's totals. Read-only; any thread."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from core.catalog import ingest_store
 from core.ingest.actions import list_quarantine
-from core.ingest.engine import is_temporary, lab_scanners
+from core.ingest.engine import lab_scanners, waiting_files
 from core.lab import Lab
 
 
@@ -23,13 +22,6 @@ class IngestSnapshot:
     totals_today: dict[str, int]
 
 
-def _waiting(folder: Path) -> int:
-    try:
-        return sum(1 for e in os.scandir(folder) if e.is_file(follow_symlinks=False) and not is_temporary(e.name))
-    except FileNotFoundError:
-        return 0
-
-
 def ingest_snapshot(lab: Lab, since_id: int, thumbs: int) -> IngestSnapshot:
     """The monitor's data; ``recent``: up to ``thumbs`` images newer than ``since_id``."""
     now = datetime.now(timezone.utc)
@@ -37,7 +29,7 @@ def ingest_snapshot(lab: Lab, since_id: int, thumbs: int) -> IngestSnapshot:
     hour = ingest_store.scanner_rates(lab.catalog, (now - timedelta(hours=1)).isoformat())
     scanners = [
         {"scanner": s.name, "station": s.station, "model": s.expectation.model, "per_minute": minute.get(s.name, 0),
-         "last_hour": hour.get(s.name, 0), "queue": _waiting(s.drop_folder)}
+         "last_hour": hour.get(s.name, 0), "queue": len(waiting_files(s.drop_folder))}
         for s in lab_scanners(lab).values()
     ]
     quarantine = [{**q, "file": Path(q["source_path"]).name} for q in list_quarantine(lab)]
