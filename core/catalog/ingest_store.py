@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from core.catalog import label_store
-from core.catalog.db import Catalog, WriteTransaction, utc_now
+from core.catalog.db import Catalog, WriteTransaction, connection_of, utc_now
 
 
 def catalog_text(value: str | None) -> str | None:
@@ -31,11 +31,7 @@ def report_exists(catalog: Catalog, sha256: str) -> bool:
 
 
 def image_id_for_sha(txn_or_catalog: WriteTransaction | Catalog, sha256: str) -> int | None:
-    sql = "SELECT id FROM images WHERE sha256 = ?"
-    if isinstance(txn_or_catalog, WriteTransaction):
-        row = txn_or_catalog.execute(sql, (sha256,)).fetchone()
-    else:
-        row = txn_or_catalog.reader().execute(sql, (sha256,)).fetchone()
+    row = connection_of(txn_or_catalog).execute("SELECT id FROM images WHERE sha256 = ?", (sha256,)).fetchone()
     return None if row is None else row[0]
 
 

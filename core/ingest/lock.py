@@ -64,12 +64,13 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-def _read_owner(path: Path) -> LockOwner | None:
+def _read_owner(path: Path) -> LockOwner:
+    """Who holds the lock at ``path``, as its file says (a holder that wrote nothing readable yet: "another process")."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return LockOwner(str(data["user"]), str(data["host"]), int(data["pid"]), str(data["since"]))
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return LockOwner("another process", "?", 0, "")
 
 
 def _me() -> LockOwner:
@@ -93,7 +94,7 @@ class IngestLock:
         folder = _lock_dir(lab_root)
         folder.mkdir(parents=True, exist_ok=True)
         held: dict[str, int] = {}
-        busy: dict[str, LockOwner | None] = {}
+        busy: dict[str, LockOwner] = {}
         me = _me()
         for name in scanners:
             path = _lock_path(lab_root, name)
@@ -101,7 +102,7 @@ class IngestLock:
             # A viewer's probe holds a free lock for an instant: look twice.
             if not _try_lock(fd) and not (time.sleep(0.05) or _try_lock(fd)):
                 os.close(fd)
-                busy[name] = _read_owner(path) or LockOwner("another process", "?", 0, "")
+                busy[name] = _read_owner(path)
                 continue
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps(me.__dict__).encode())
@@ -110,10 +111,6 @@ class IngestLock:
             cls(held).release()
             raise IngestRunningError(busy, describe_owners(busy))
         return cls(held)
-
-    @property
-    def scanners(self) -> list[str]:
-        return list(self._held)
 
     def release(self) -> None:
         for fd in self._held.values():
@@ -143,8 +140,7 @@ def ingest_owners(lab_root: Path, scanners: Iterable[str]) -> dict[str, LockOwne
         try:
             if _try_lock(fd):
                 continue  # free: its last owner is gone
-            owner = _read_owner(path)
-            out[name] = owner if owner is not None else LockOwner("another process", "?", 0, "")
+            out[name] = _read_owner(path)
         finally:
             os.close(fd)  # also drops the probe's lock, if it took one
     return out
