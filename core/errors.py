@@ -108,3 +108,15 @@ class DatasetError(XLabError):
 class EvaluationError(XLabError):
     """An evaluation asked for in a way that would give a misleading number (a threshold
     picked on the test set, a rate with nothing to measure it on)."""
+
+
+class RunError(XLabError):
+    """A training or evaluation run that cannot be created, started, cancelled or resumed as asked."""
+
+
+class RunnerBusyError(RunError):
+    """Another process works the run queue (one run per GPU at a time); ``owner`` says who."""
+
+    def __init__(self, message: str, owner: str):
+        super().__init__(message)
+        self.owner = owner
