@@ -1013,3 +1013,106 @@ def m0008(db: Database) -> None:
             *count_changes("dataset_cells", "dataset_parts", "dataset_versions"),
         ],
     )
+
+
+_RUN_STATES = "('queued', 'running', 'cancelling', 'done', 'cancelled', 'failed', 'interrupted')"
+
+
+@migration("0009_runs_and_the_loop")
+def m0009(db: Database) -> None:
+    # The model is documented in core/catalog/run_store.py.
+    _run(
+        db,
+        [
+            # A training or evaluation run on exact dataset versions. What a
+            # reproduction needs is in its own columns and spec_json; what the
+            # run process reported about its environment lands in env_json.
+            f"""CREATE TABLE runs (
+                id INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('train', 'eval')),
+                state TEXT NOT NULL CHECK (state IN {_RUN_STATES}),
+                model TEXT NOT NULL,
+                params_json TEXT NOT NULL,
+                seed INTEGER NOT NULL,
+                train_version_id INTEGER REFERENCES dataset_versions(id),
+                test_version_id INTEGER REFERENCES dataset_versions(id),
+                source_run_id INTEGER REFERENCES runs(id),
+                weights_path TEXT,
+                weights_sha256 TEXT,
+                classes_json TEXT NOT NULL,
+                code_version TEXT NOT NULL,
+                run_dir TEXT NOT NULL,
+                env_json TEXT NOT NULL DEFAULT '{{}}',
+                device TEXT,
+                model_sha256 TEXT,
+                metrics_json TEXT NOT NULL DEFAULT '{{}}',
+                message TEXT NOT NULL DEFAULT '',
+                note TEXT NOT NULL DEFAULT '',
+                host TEXT,
+                pid INTEGER,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                started_at TEXT,
+                finished_at TEXT)""",
+            "CREATE INDEX runs_state ON runs(state, id)",
+            # What the run process streamed (steps thinned to a few a second),
+            # in order; a run resumed after an interruption appends.
+            """CREATE TABLE run_events (
+                run_id INTEGER NOT NULL REFERENCES runs(id),
+                seq INTEGER NOT NULL,
+                at REAL NOT NULL,
+                event TEXT NOT NULL,
+                data_json TEXT NOT NULL,
+                PRIMARY KEY (run_id, seq)) WITHOUT ROWID""",
+            # A run's per-class results on a split at its operating threshold:
+            # counts over distinct setups (fractional under the 'fraction'
+            # rule), so intervals can be recomputed, and the COCO figures.
+            """CREATE TABLE run_results (
+                run_id INTEGER NOT NULL REFERENCES runs(id),
+                split TEXT NOT NULL CHECK (split IN ('test', 'validation')),
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                threshold REAL,
+                threshold_rule TEXT NOT NULL DEFAULT '',
+                positives INTEGER NOT NULL,
+                detected REAL NOT NULL,
+                positive_images INTEGER NOT NULL,
+                detected_images INTEGER NOT NULL,
+                negatives INTEGER NOT NULL,
+                false_alarms REAL NOT NULL,
+                pd REAL, pd_low REAL, pd_high REAL,
+                far REAL, far_low REAL, far_high REAL,
+                ap REAL, ap50 REAL, ap75 REAL, recall REAL,
+                PRIMARY KEY (run_id, split, class_id))""",
+            # The KPI results a run wrote for the Classes dashboard point back
+            # at it and at the test set they were measured on.
+            "ALTER TABLE kpi_results ADD COLUMN run_id INTEGER REFERENCES runs(id)",
+            "ALTER TABLE kpi_results ADD COLUMN test_version_id INTEGER REFERENCES dataset_versions(id)",
+            "ALTER TABLE kpi_results ADD COLUMN ap50 REAL",
+            # The loop: per class, what a run's verdict proposes for the ratio
+            # step, and whether (and by whom) it was accepted into a new plan
+            # version. Proposals are kept when refused or superseded.
+            """CREATE TABLE loop_steps (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER NOT NULL REFERENCES runs(id),
+                plan_id INTEGER NOT NULL REFERENCES quota_plans(id),
+                class_id INTEGER NOT NULL REFERENCES threat_classes(id),
+                verdict TEXT NOT NULL,
+                ratio_from INTEGER NOT NULL,
+                ratio_to INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('proposed', 'accepted', 'superseded')),
+                proposed_at TEXT NOT NULL,
+                decided_at TEXT,
+                decided_by TEXT,
+                new_plan_id INTEGER REFERENCES quota_plans(id),
+                UNIQUE (run_id, class_id))""",
+            "CREATE INDEX loop_steps_state ON loop_steps(state, plan_id)",
+            _forbid("run_results_no_update", "UPDATE", "run_results", "", "a run's results are kept as measured"),
+            _forbid("run_results_no_delete", "DELETE", "run_results", "", "a run's results are kept as measured"),
+            _forbid("run_events_no_update", "UPDATE", "run_events", "", "a run's events are kept as they came"),
+            _forbid("run_events_no_delete", "DELETE", "run_events", "", "a run's events are kept as they came"),
+            _forbid("runs_keep", "DELETE", "runs", "", "runs are kept with their records"),
+            *count_changes("runs", "run_events", "run_results", "loop_steps"),
+        ],
+    )

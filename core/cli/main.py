@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "annotations": ("labels", "import, export and review boxes (COCO, YOLO, VOC, CVAT, Label Studio)"),
     "class": ("labels", "class changes with history: rename, move to a family, merge, split by item"),
     "dataset": ("datasets", "frozen dataset versions: freeze test and k:1 train sets, list, show, diff, export"),
+    "run": ("runs", "training and evaluation runs: train, eval, queue, results, compare, the next ratio steps"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),
 }

@@ -120,6 +120,32 @@ class IngestLock:
         self._held = {}
 
 
+def try_hold(path: Path) -> int | None:
+    """Take the lock file at ``path`` for this process (any lock of the lab, not only a
+    scanner's): the open descriptor (close it to release), or None when another process
+    holds it (:func:`holder` says who)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _try_lock(fd):
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(_me().__dict__).encode())
+    return fd
+
+
+def holder(path: Path) -> LockOwner | None:
+    """Who holds the lock file at ``path`` now (None: nobody; probes without keeping it)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        return None if _try_lock(fd) else _read_owner(path)
+    finally:
+        os.close(fd)
+
+
 def ingest_owners(lab_root: Path, scanners: Iterable[str]) -> dict[str, LockOwner]:
     """Who ingests each of ``scanners`` now (only the scanners some process ingests).
 

@@ -206,14 +206,19 @@ def draft_plan_in(txn: WriteTransaction, spec: PlanSpec, keep_overrides: bool = 
 
 def publish_plan(catalog: Catalog, name: str, actor: str | None = None) -> PlanRef:
     with catalog.write(actor) as txn:
-        latest = store.latest_in_txn(txn, name)
-        if latest is None:
-            raise UnknownNameError(f"no quota plan named '{name}'")
-        if latest["status"] == "published":
-            raise PlanPublishedError(f"{name} v{latest['version']} is already published")
-        store.publish(txn, latest["id"], utc_now(), txn.actor)
-        txn.audit("publish", "quota_plan", f"{name} v{latest['version']}", {"status": "draft"}, {"status": "published"})
-        txn.summary.append(f"quota plan {name} v{latest['version']} published")
+        return publish_in(txn, name)
+
+
+def publish_in(txn: WriteTransaction, name: str) -> PlanRef:
+    """:func:`publish_plan` inside the caller's transaction (the loop drafts and publishes together)."""
+    latest = store.latest_in_txn(txn, name)
+    if latest is None:
+        raise UnknownNameError(f"no quota plan named '{name}'")
+    if latest["status"] == "published":
+        raise PlanPublishedError(f"{name} v{latest['version']} is already published")
+    store.publish(txn, latest["id"], utc_now(), txn.actor)
+    txn.audit("publish", "quota_plan", f"{name} v{latest['version']}", {"status": "draft"}, {"status": "published"})
+    txn.summary.append(f"quota plan {name} v{latest['version']} published")
     return PlanRef(latest["id"], name, latest["version"], "published", latest["note"])
 
 
