@@ -53,11 +53,12 @@ SCANNER_FORMATS = ("png16", "tiff16", "dicos", "pseudo_png")
 
 
 def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_sessions: bool = True,
-                    starter_datasets: bool = False) -> Lab:
+                    starter_datasets: bool = False, starter_run: bool = False) -> Lab:
     """Make (or bring up to date) the demo lab; idempotent. ``plan_sessions``:
     plan today's capture sessions when none is open. ``starter_datasets``
     (``xlab demo``, the window's demo lab): see :func:`make_starter_datasets`.
-    Off by default, so a demo lab made for a test holds no images."""
+    ``starter_run``: also queue :func:`queue_starter_run` (when training is
+    installed). Off by default, so a demo lab made for a test holds no images."""
     lab = Lab.init(root)
     import_inventory(lab.catalog, resource("demo", "inventory.yaml"), actor=actor)
     spec = read_plan_spec(resource("demo", "plan.yaml"))
@@ -66,6 +67,8 @@ def create_demo_lab(root: str | Path | None = None, actor: str = "demo", plan_se
         publish_plan(lab.catalog, spec.name, actor=actor)
     if starter_datasets:
         make_starter_datasets(lab, spec.name, actor=actor)
+    if starter_run:
+        queue_starter_run(lab, actor=actor)
     if plan_sessions and not list_sessions(lab, include_closed=False):
         run_to_end(plan_captures(lab, PlanOptions(quota_plan=spec.name, start=date.today(), shifts=1, weekends=True),
                                  actor=actor))
@@ -327,6 +330,41 @@ def make_starter_datasets(lab: Lab, plan: str, *, actor: str = "demo", seed: int
         except XLabError as exc:
             log.warning("demo dataset %s not frozen: %s", name, exc)
     return reports
+
+
+# The demo's run: a small detector from scratch on the starter train set at
+# small images, which trains on a CPU in a few minutes. What it shows is the
+# loop (curves, per-class verdicts against the KPIs, the next ratio steps),
+# not a good model: 24 images of 20 classes teach little.
+STARTER_RUN = {"model": "retinanet_tiny", "params": {"epochs": 6, "image_size": 256, "batch_size": 4, "seed": 7}}
+
+
+def queue_starter_run(lab: Lab, *, actor: str = "demo") -> dict | None:
+    """Queue the demo's training run on ``demo-train`` (evaluated on ``demo-test``) when training is
+    installed, the starter versions exist and the lab has no run yet; returns the run, else None
+    (the reason logged). Whoever works the queue starts it (the window's Runs area, ``xlab run work``)."""
+    import importlib.util
+    import logging
+
+    from core.datasets.versions import list_versions
+    from core.runs.records import RunRequest, create_run, list_runs
+
+    log = logging.getLogger(__name__)
+    if importlib.util.find_spec("torch") is None:
+        log.info("demo run not queued: training is not installed (pip install -e '.[train]')")
+        return None
+    if list_runs(lab):
+        return None
+    if not any(v["name"] == STARTER_TRAIN for v in list_versions(lab.catalog)):
+        log.warning("demo run not queued: %s is not frozen", STARTER_TRAIN)
+        return None
+    try:
+        return create_run(lab, RunRequest("train", STARTER_RUN["model"], train=STARTER_TRAIN,
+                                          params=dict(STARTER_RUN["params"]),
+                                          note="the demo's first run: the loop on simulated data"), actor)
+    except XLabError as exc:
+        log.warning("demo run not queued: %s", exc)
+        return None
 
 
 def _starter_scanner(lab: Lab) -> tuple[str, str]:

@@ -60,7 +60,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from core.errors import IngestRunningError
     from core.ingest.lock import describe_owners, lab_ingest_owners
 
-    lab = create_demo_lab(args.lab, starter_datasets=not args.no_datasets)
+    lab = create_demo_lab(args.lab, starter_datasets=not args.no_datasets,
+                          starter_run=not args.no_datasets and not args.no_run)
     root = lab.paths.root
     print(f"demo lab ready at {root}")
     if args.headless or args.open_window is None:
@@ -119,6 +120,9 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("--count", type=int, default=None, help="stop after this many files (headless)")
     p.add_argument("--no-datasets", action="store_true",
                    help="a new demo lab without its starter batch and frozen demo-test/demo-train")
+    p.add_argument("--no-run", action="store_true",
+                   help="do not queue the demo's training run on demo-train (queued when training is installed; "
+                        "the window's Runs area starts it, or 'xlab run work')")
     p.set_defaults(func=cmd_demo)
 
     p = subparsers.add_parser("gui", parents=[common.lab])
