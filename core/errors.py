@@ -120,3 +120,8 @@ class RunnerBusyError(RunError):
     def __init__(self, message: str, owner: str):
         super().__init__(message)
         self.owner = owner
+
+
+class TrainingError(RunError):
+    """What a training or evaluation run was given cannot be used (a parameter, a manifest, a spec,
+    a weights file or a checkpoint); the message names it and says what to change."""
