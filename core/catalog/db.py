@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core.catalog.audit_chain import entry_hash
 from core.catalog.migrations import MIGRATION_SET, sqlite_utils_migrations
 from core.catalog.migrations import names as migration_names
 from core.errors import CatalogError, CatalogTooNewError
@@ -113,19 +114,25 @@ class WriteTransaction:
         before: Any = None,
         after: Any = None,
     ) -> None:
-        """Append one entry to the audit log, in this transaction."""
+        """Append one entry to the audit log, in this transaction, chained to the
+        last one (core.catalog.audit_chain): BEGIN IMMEDIATE holds every other
+        writer off between reading the last entry and writing this one."""
+        last = self.conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        prev_id, prev_hash = last if last else (0, "")
+        entry = {
+            "id": prev_id + 1,
+            "at": utc_now(),
+            "actor": self.actor,
+            "action": action,
+            "entity": entity,
+            "entity_key": str(entity_key),
+            "before_json": None if before is None else json.dumps(before, sort_keys=True, default=str),
+            "after_json": None if after is None else json.dumps(after, sort_keys=True, default=str),
+        }
         self.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, entity, entity_key, before_json, after_json)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                utc_now(),
-                self.actor,
-                action,
-                entity,
-                str(entity_key),
-                None if before is None else json.dumps(before, sort_keys=True, default=str),
-                None if after is None else json.dumps(after, sort_keys=True, default=str),
-            ),
+            "INSERT INTO audit_log (id, at, actor, action, entity, entity_key, before_json, after_json, prev_hash, hash)"
+            " VALUES (:id, :at, :actor, :action, :entity, :entity_key, :before_json, :after_json, :prev_hash, :hash)",
+            {**entry, "prev_hash": prev_hash or "", "hash": entry_hash(prev_hash or "", entry)},
         )
         self.audit_entries += 1
 

@@ -1116,3 +1116,36 @@ def m0009(db: Database) -> None:
             *count_changes("runs", "run_events", "run_results", "loop_steps"),
         ],
     )
+
+
+@migration("0010_audit_chain")
+def m0010(db: Database) -> None:
+    # Each entry carries the hash of the one before it (core/catalog/audit_chain.py),
+    # so a change made to the file behind XLab's back is found by `xlab audit verify`.
+    from core.catalog.audit_chain import HASHED_FIELDS, entry_hash
+
+    _run(db, ["ALTER TABLE audit_log ADD COLUMN prev_hash TEXT",
+              "ALTER TABLE audit_log ADD COLUMN hash TEXT",
+              # The viewer's filters, newest first within each.
+              "CREATE INDEX audit_log_at ON audit_log(at)",
+              "CREATE INDEX audit_log_actor ON audit_log(actor, id)",
+              "CREATE INDEX audit_log_action ON audit_log(action, id)",
+              # The entries written before this migration get their hashes once,
+              # here; the append-only rule is back before the migration ends.
+              "DROP TRIGGER audit_log_no_update"])
+    prev = ""
+    columns = ", ".join(HASHED_FIELDS)
+    last_id = 0
+    while True:
+        rows = db.execute(f"SELECT {columns} FROM audit_log WHERE id > ? ORDER BY id LIMIT 5000",
+                          (last_id,)).fetchall()
+        if not rows:
+            break
+        updates = []
+        for row in rows:
+            entry = dict(zip(HASHED_FIELDS, row))
+            digest = entry_hash(prev, entry)
+            updates.append((prev, digest, entry["id"]))
+            prev, last_id = digest, entry["id"]
+        db.conn.executemany("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", updates)
+    _run(db, [_forbid("audit_log_no_update", "UPDATE", "audit_log", "", "the audit log is append-only")])
