@@ -125,3 +125,12 @@ class RunnerBusyError(RunError):
 class TrainingError(RunError):
     """What a training or evaluation run was given cannot be used (a parameter, a manifest, a spec,
     a weights file or a checkpoint); the message names it and says what to change."""
+
+
+class AuditError(XLabError):
+    """An audit log query that cannot run as asked (a filter, a date, an export file)."""
+
+
+class BackupError(XLabError):
+    """A backup, restore or verify that cannot be done as asked (a destination in use, a target
+    that is not empty, a damaged backup); the message says which file and what to do."""
