@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "class": ("labels", "class changes with history: rename, move to a family, merge, split by item"),
     "dataset": ("datasets", "frozen dataset versions: freeze test and k:1 train sets, list, show, diff, export"),
     "run": ("runs", "training and evaluation runs: train, eval, queue, results, compare, the next ratio steps"),
+    "audit": ("audit", "the audit log: list with filters, history of one object, export, verify the hash chain"),
+    "backup": ("backup", "back up the lab (catalog and store, with a manifest of hashes) while it runs"),
+    "restore": ("backup", "restore a backup into a new lab folder"),
+    "verify": ("backup", "check the catalog, the audit chain and every stored file against its hash"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),
 }
