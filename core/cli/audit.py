@@ -18,7 +18,7 @@ LIST_COLUMNS = (
     Column("actor", "User"),
     Column("action", "Action"),
     Column("entity", "Object"),
-    Column("entity_key", "Key"),
+    Column("entity_key", "Key", wrap=True),
     Column("change", "Change", wrap=True),
 )
 
