@@ -50,8 +50,15 @@ def cmd_settings(args: argparse.Namespace) -> int:
                                                actor=args.user)
         else:
             settings = production_settings(lab.catalog)
+        from core.backup.schedule import backup_schedule, set_backup_schedule
+
+        if args.backup_every_hours is not None or args.backup_dest is not None:
+            set_backup_schedule(lab.catalog, every_hours=args.backup_every_hours, dest=args.backup_dest,
+                                actor=args.user)
+        backup = backup_schedule(lab.catalog).describe()
     print(f"monthly target: {settings.monthly_target:,} images; working days: "
           f"{','.join(WEEKDAYS[d] for d in settings.working_days)}")
+    print(backup)
     return 0
 
 
@@ -112,6 +119,10 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p = subparsers.add_parser("settings", parents=[common.lab])
     p.add_argument("--monthly-target", type=int, metavar="IMAGES")
     p.add_argument("--working-days", metavar="mon,tue,...")
+    p.add_argument("--backup-every-hours", type=int, metavar="N",
+                   help="back the lab up every N hours (0: no scheduled backup); the window runs it when due, "
+                        "or run 'xlab backup --if-due' hourly from the system's scheduler")
+    p.add_argument("--backup-dest", metavar="DIR", help="the scheduled backup's folder")
     p.set_defaults(func=cmd_settings)
 
     p = subparsers.add_parser("demo", parents=[common.lab, common.quiet])
