@@ -24,12 +24,12 @@ from app.views.inventory import InventoryView
 from app.views.lab_setup import install_menus
 from app.views.labels import LabelReviewView
 from app.views.quotas import QuotaPlansView
+from app.views.runs import RunsView
 from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
-# Areas to come (Runs) are added as they work.
-AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels", "Datasets")
+AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels", "Datasets", "Runs")
 
 
 class MainWindow(QMainWindow):
@@ -54,7 +54,8 @@ class MainWindow(QMainWindow):
         self.inventory = InventoryView(lab)
         self.labels = LabelReviewView(lab)
         self.datasets = DatasetsView(lab, settings=settings)
-        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels, "Datasets": self.datasets}
+        self.runs = RunsView(lab)
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels, "Datasets": self.datasets, "Runs": self.runs}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         for view in self.areas.values():
             view.loaded.connect(self._first_load)
         self.ingest.run_here_toggled.connect(self._toggle_ingest)
+        self.runs.image_requested.connect(self.open_in_labels)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -100,6 +102,11 @@ class MainWindow(QMainWindow):
     def show_area(self, name: str) -> QWidget:
         self.nav.setCurrentRow(AREAS.index(name))
         return self.areas[name]
+
+    def open_in_labels(self, image_id: int) -> None:
+        """Show image ``image_id`` in the Labels area's viewer (a run's worst images open there)."""
+        self.show_area("Labels")
+        self.labels.open_image(image_id)
 
     # -- simulated scanners ---------------------------------------------------
 
@@ -172,6 +179,7 @@ class MainWindow(QMainWindow):
         show_error(self, "Ingest stopped", exc)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.runs.shutdown()  # the running run stops at its next step, keeping a checkpoint
         for task in (self._simulation, self._ingest):
             if task is not None and task.running:
                 task.cancel()

@@ -280,6 +280,7 @@ class LabelReviewView(AreaView):
         self._drawn: tuple[float, float, float, float] | None = None
         self._picking = ""  # "draw" or "class" while the class picker is open
         self._image_request = 0
+        self._asked_image: int | None = None  # the image open_image was last asked for
         self._open_first = False  # the filters changed: open the first image of the new queue
 
         # -- left: filters, progress, queue, reviewers
@@ -506,7 +507,8 @@ class LabelReviewView(AreaView):
         self._show_progress(progress)
         labelled = progress.boxes + progress.negatives > 0
         self.pages.setCurrentIndex(0 if labelled else 1)
-        shown_id = self._review.image_id if self._review is not None else None
+        # An image asked for (from another area) before the first queue read came back stays the one shown.
+        shown_id = self._review.image_id if self._review is not None else self._asked_image
         old_row = self._current_row()
         for row in rows:
             row["name"] = row["rel_path"] or row["original_name"] or f"image #{row['image_id']}"
@@ -604,6 +606,7 @@ class LabelReviewView(AreaView):
         """Read the image's review sheet off the GUI thread, then show it (pixels load in the viewer)."""
         self._flush_edits()
         self._image_request += 1
+        self._asked_image = image_id
         request, lab = self._image_request, self._lab
         tasks.call(lambda: R.image_review(lab.catalog, image_id),
                    lambda review: self._image_read(request, review),
