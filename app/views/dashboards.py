@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.dialogs import announce_saved, choose_save_path, show_error
 from app.table_model import Column, RowsModel, make_table, percent, size_columns
+from core.backup.schedule import BackupSchedule, backup_schedule
 from core.dashboard import classes as class_dash
 from core.dashboard.heatmap import DIMENSIONS, Heatmap, cell_images, cell_rows, quota_heatmap
 from core import colours
@@ -147,6 +148,7 @@ class DashboardSnapshot:
     production: Production | None
     classes: list[dict]
     load_ms: float
+    backup: BackupSchedule | None = None  # the last backup and the schedule
 
 
 def load_dashboards(lab: Lab, plan_id: int | None, rows: str, cols: str, split: str,
@@ -161,7 +163,8 @@ def load_dashboards(lab: Lab, plan_id: int | None, rows: str, cols: str, split: 
     heat = quota_heatmap(status, rows, cols, split, filters) if status else None
     prod = production(lab.catalog, status, month)
     classes = class_dash.class_progress(lab.catalog, status) if status else []
-    return DashboardSnapshot(plans, plan_id, status, heat, prod, classes, (time.perf_counter() - t0) * 1000)
+    backup = backup_schedule(lab.catalog)
+    return DashboardSnapshot(plans, plan_id, status, heat, prod, classes, (time.perf_counter() - t0) * 1000, backup)
 
 
 def fill_colour_map() -> pg.ColorMap:

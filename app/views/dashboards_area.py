@@ -56,10 +56,12 @@ class DashboardsView(AreaView):
         self.report_button.setToolTip("The whole dashboard as one PDF for the weekly meeting")
         self.report_button.clicked.connect(self._report)
         self.status = QLabel("")
+        self.backup_note = QLabel("")  # the last backup's age
         top = QHBoxLayout()
         top.addWidget(QLabel("Quota plan"))
         top.addWidget(self.plan_box)
         top.addStretch(1)
+        top.addWidget(self.backup_note)
         top.addWidget(self.status)
         top.addWidget(self.report_button)
         self.tabs = QTabWidget()
@@ -147,6 +149,11 @@ class DashboardsView(AreaView):
         self._apply_current()
         self.last_apply_ms = (time.perf_counter() - t0) * 1000
         self.status.setText(f"updated {time.strftime('%H:%M:%S')} (read {snap.load_ms:.0f} ms)")
+        self.backup_note.setText(snap.backup.describe(folder=False))
+        self.backup_note.setToolTip(f"{snap.backup.describe()}. Schedule backups with: xlab settings "
+                                    "--backup-every-hours N --backup-dest DIR")
+        self.backup_note.setStyleSheet("color: #b00020; font-weight: bold" if "OVERDUE" in self.backup_note.text()
+                                       else "")
         if self._stale:
             self._throttle.start(MIN_REFRESH_MS)
         else:

@@ -42,13 +42,16 @@ class BackupSchedule:
         age = self.age_hours(now)
         return age is None or age >= self.every_hours
 
-    def describe(self, now: datetime | None = None) -> str:
-        """One line for the dashboards: the last backup's age, and the schedule."""
-        plan = (f"every {self.every_hours} h to {self.dest}" if self.every_hours and self.dest
-                else "no backup scheduled (xlab settings --backup-every-hours N --backup-dest DIR)")
+    def describe(self, now: datetime | None = None, *, folder: bool = True) -> str:
+        """One line for the dashboards: the last backup's age, and the schedule
+        (``folder``: with the folder it goes to)."""
+        if self.every_hours and self.dest:
+            plan = f"every {self.every_hours} h" + (f" to {self.dest}" if folder else "")
+        else:
+            plan = "none scheduled"
         age = self.age_hours(now)
         if age is None:
-            return f"Backup: none yet — {plan}"
+            return f"Backup: none yet ({plan})"
         late = " — OVERDUE" if self.every_hours and age >= self.every_hours + 1 else ""
         problems = f", {self.last['problems']} problem(s)" if self.last.get("problems") else ""
         return f"Last backup: {_age(age)} ago{problems}{late} ({plan})"

@@ -142,8 +142,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                                     "eta": f.eta} for f in prod.forecasts]}[args.table]
             _export_or_print(args, table, PRODUCTION_COLUMNS[args.table])
             if not args.json and not args.export:
+                from core.backup.schedule import backup_schedule
+
                 print()
                 say(prod.summary())
+                say(backup_schedule(lab.catalog).describe())
     return 0
 
 

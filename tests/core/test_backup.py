@@ -278,7 +278,7 @@ def test_an_incremental_backup_copies_only_changes_and_drops_what_the_lab_no_lon
 
 def test_the_schedule_and_the_last_backups_age(lab, tmp_path, capsys):
     root = str(lab.paths.root)
-    assert "Backup: none yet — no backup scheduled" in backup_schedule(lab.catalog).describe()
+    assert backup_schedule(lab.catalog).describe() == "Backup: none yet (none scheduled)"
     capsys.readouterr()
     assert main(["settings", "--lab", root, "--backup-every-hours", "6"]) == 2
     assert "needs a folder: add --backup-dest" in capsys.readouterr().err
