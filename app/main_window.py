@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
+from app.scheduled_backup import ScheduledBackup
+from app.views.audit import AuditView
 from app.views.dashboards_area import DashboardsView
 from app.views.datasets import DatasetsView
 from app.views.ingest import IngestMonitorPanel
@@ -29,7 +31,7 @@ from app.views.today import TodayChecklistView
 from core.lab import Lab
 from core.progress import Progress
 
-AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels", "Datasets", "Runs")
+AREAS = ("Today", "Dashboards", "Ingest", "Quotas", "Inventory", "Labels", "Datasets", "Runs", "Audit")
 
 
 class MainWindow(QMainWindow):
@@ -55,7 +57,8 @@ class MainWindow(QMainWindow):
         self.labels = LabelReviewView(lab)
         self.datasets = DatasetsView(lab, settings=settings)
         self.runs = RunsView(lab)
-        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels, "Datasets": self.datasets, "Runs": self.runs}
+        self.audit = AuditView(lab, settings=settings)
+        self.areas: dict[str, QWidget] = {"Today": self.today, "Dashboards": self.dashboards, "Ingest": self.ingest, "Quotas": self.quotas, "Inventory": self.inventory, "Labels": self.labels, "Datasets": self.datasets, "Runs": self.runs, "Audit": self.audit}
         for index, name in enumerate(AREAS):
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(140, 40))
@@ -90,6 +93,8 @@ class MainWindow(QMainWindow):
         self._simulation: tasks.GeneratorTask | None = None
         self._ingest: tasks.GeneratorTask | None = None
         self._announced = False
+        self.backups = ScheduledBackup(lab, self)
+        self.backups.reported.connect(lambda line: self.statusBar().showMessage(line, 60_000))
         install_menus(self)
         self.nav.setCurrentRow(0)
 
@@ -186,6 +191,8 @@ class MainWindow(QMainWindow):
         for task in (self._simulation, self._ingest):
             if task is not None:
                 task.wait(10_000)
+        self.backups.stop()
+        self.audit.shutdown()
         self.watcher.stop()
         self.labels.shutdown()  # a box moved by the keys in the last moment is saved
         tasks.wait_for_calls(5000)
