@@ -45,6 +45,7 @@ ANY = ""  # the filter boxes' "any" entry
 NO_DATE = QDate(2000, 1, 1)  # a date box at this value reads "any"
 OK_STYLE = "color: #1a7f37; font-weight: bold"
 BROKEN_STYLE = "color: #b00020; font-weight: bold"
+KEY_CHARS = 36
 
 
 def _when(value: Any) -> str:
@@ -54,13 +55,19 @@ def _when(value: Any) -> str:
         return str(value or "")
 
 
+def _key(value: Any) -> str:
+    # Keys such as a quota cell's are long; the full key is above the before/after panes.
+    text = str(value or "")
+    return text if len(text) <= KEY_CHARS else text[:KEY_CHARS - 1] + "…"
+
+
 COLUMNS = [
     Column("id", "ID"),
     Column("at", "When", _when, tooltip="Local time"),
     Column("actor", "User"),
     Column("action", "Action"),
     Column("entity", "Object"),
-    Column("entity_key", "Key"),
+    Column("entity_key", "Key", _key),
     Column("change", "Change", stretch=True),
 ]
 
@@ -141,7 +148,8 @@ class AuditView(AreaView):
         self.model = RowsModel(COLUMNS, self)
         self.table, self.proxy = make_table(self.model)
         self.table.setObjectName("audit entries")
-        self.table.setSortingEnabled(False)  # the order is the log's: newest first
+        self.table.setSortingEnabled(False)  # the order is the log's: newest first (or oldest, in a history)
+        self.proxy.sort(-1)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_selected())
         self.entry_label = QLabel("Select an entry to see what it changed.")
         self.entry_label.setWordWrap(True)
@@ -255,20 +263,25 @@ class AuditView(AreaView):
             tasks.call(lambda: log.choices(lab.catalog), self._fill_choices,
                        lambda exc: show_error(self, "Could not read the filter choices", exc), self)
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> tuple[list[dict[str, Any]], bool]:
+            """The rows, and whether they are the newest page."""
             if history is not None:
-                return log.history(lab.catalog, *history)
-            rows = log.entries(lab.catalog, flt, PAGE, before_id=before, after_id=after)
-            if after is not None and len(rows) < PAGE:
-                return log.entries(lab.catalog, flt, PAGE)  # back at the newest
-            return rows
+                return log.history(lab.catalog, *history), False
+            if after is None:
+                return log.entries(lab.catalog, flt, PAGE, before_id=before), before is None
+            # One more than a page: whether entries newer than that page remain.
+            rows = log.entries(lab.catalog, flt, PAGE + 1, after_id=after)
+            if len(rows) <= PAGE:
+                return log.entries(lab.catalog, flt, PAGE), True  # paged back to the newest
+            return rows[1:], False
 
         tasks.call(read, self._loaded, self._failed, self)
 
-    def _loaded(self, rows: list[dict[str, Any]]) -> None:
+    def _loaded(self, result: tuple[list[dict[str, Any]], bool]) -> None:
+        rows, newest = result
         self._loading = False
-        if self._after_id is not None and len(rows) < PAGE:
-            self._after_id = None  # read() went back to the newest page
+        if newest:
+            self._before_id = self._after_id = None
         self.rows = rows
         self.model.set_rows(rows)
         if self._history is not None:
@@ -277,7 +290,6 @@ class AuditView(AreaView):
         elif not rows:
             self.mode_label.setText("No entry matches these filters")
         else:
-            newest = self._before_id is None and self._after_id is None
             self.mode_label.setText(f"{'Newest' if newest else 'Older'} entries: {rows[0]['id']:,} to "
                                     f"{rows[-1]['id']:,} ({len(rows)} shown, newest first)")
         self._update_buttons()
