@@ -154,6 +154,7 @@ def backup(lab: Lab, dest: str | Path, *, link: bool = False, actor: str | None 
                 last_yield = time.monotonic()
                 yield Progress(done, total, f"lab folders: {report.copied:,} files copied")
         catalog_sha, catalog_size = files.hash_file(part)
+        files.flush_to_disk([dest / relative for relative in manifest] + [part])
         os.replace(part, dest / files.CATALOG)
         report.files = len(manifest)
         files.write_manifest(dest, manifest)

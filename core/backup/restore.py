@@ -96,6 +96,7 @@ def restore(backup_dir: str | Path, target: str | Path, *, actor: str | None = N
         digest, _ = files.copy_hashed(source / files.CATALOG, target / files.CATALOG)
         if digest != catalog_sha:
             raise BackupError(f"{source / files.CATALOG} changed while it was being restored: try again")
+        files.flush_to_disk([target / relative for relative in manifest] + [target / files.CATALOG])
         yield Progress(done, total, "opening the restored catalog")
         report = _open_restored(target, info, done, size, actor)
         yield Progress(done, total, report.summary())

@@ -15,3 +15,5 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_viewer
 "$PY" -m tests.bench.bench_datasets
 "$PY" -m tests.bench.bench_eval
+"$PY" -m tests.bench.bench_audit
+"$PY" -m tests.bench.bench_backup
