@@ -538,8 +538,8 @@ class RunsView(AreaView):
             return
 
         def done(_run: dict[str, Any]) -> None:
-            self._say(f"Run {run_id} queued again; it goes on from its last checkpoint")
-            self.start_queue()
+            self._say(f"Run {run_id} queued again; it goes on from its last checkpoint"
+                      + ("" if self.working else " once the queue is started"))
 
         self._act("Resume run", lambda: resume(lab, run_id), done)
 
@@ -551,9 +551,9 @@ class RunsView(AreaView):
             return
 
         def done(run: dict[str, Any]) -> None:
+            self._pending_select = run["id"]
             self._say(f"Run {run['id']} queued: a reproduction of run {run_id} (same versions, model, parameters, "
-                      f"seed {run['seed']})")
-            self.start_queue()
+                      f"seed {run['seed']})" + ("" if self.working else "; Start queue runs it"))
 
         self._act("Reproduce run", lambda: reproduce(lab, run_id), done)
 
@@ -661,8 +661,8 @@ class RunsView(AreaView):
             self.progress.setText(f"Run {p.run_id}: {p.state}")
 
     def _queue_over(self, how: str) -> None:
-        self.progress.setText("The queue is stopped: the run keeps its checkpoint; Resume goes on"
-                              if how == "stopped" else "Queue done: no run left to start")
+        self.progress.setText("The queue is stopped: the run was cancelled at its next step; Resume goes on from its "
+                              "last checkpoint" if how == "stopped" else "Queue done: no run left to start")
         self._after_queue(how)
 
     def _queue_failed(self, exc: BaseException) -> None:

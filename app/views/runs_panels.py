@@ -392,7 +392,7 @@ class ConfusionPanel(QWidget):
 
     def _cell(self, row: int, column: int, value: int, total: int, good: bool) -> None:
         item = QTableWidgetItem(f"{value:,}" if value else "")
-        item.setTextAlignment(int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if value:
             share = value / max(total, 1)
             item.setBackground(QBrush(QColor(*colours.tint(MEETS if good else MISSES, 1 - 0.65 * share))))
