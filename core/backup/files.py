@@ -110,10 +110,16 @@ def read_manifest(folder: Path) -> dict[str, ManifestEntry]:
             continue
         parts = line.split("\t", 3)
         try:
-            out[parts[3]] = ManifestEntry(parts[0], int(parts[1]), int(parts[2]))
+            entry = ManifestEntry(parts[0], int(parts[1]), int(parts[2]))
+            relative = parts[3]
         except (IndexError, ValueError):
             raise BackupError(f"{path}:{number}: not a manifest line; the backup is damaged — "
                               "make a new one with 'xlab backup'") from None
+        # A restore writes where the manifest says: only below the new lab's folder.
+        if relative.startswith(("/", "\\")) or ":" in relative or ".." in relative.replace("\\", "/").split("/"):
+            raise BackupError(f"{path}:{number}: '{relative}' points outside the backup; the manifest is damaged "
+                              "or was edited — do not restore this backup")
+        out[relative] = entry
     return out
 
 

@@ -32,12 +32,16 @@ class RestoreReport:
     bytes: int
     images: int
     migrated: list[str]
+    shared_drop_folders: list[str]  # scanners whose drop folder is outside the lab: the original's too
 
     def summary(self) -> str:
         newer = f"; catalog upgraded ({', '.join(self.migrated)})" if self.migrated else ""
+        shared = (f". Scanners {', '.join(self.shared_drop_folders)} write to drop folders outside the lab, which "
+                  "this lab will ingest too: if the original lab still runs, change them (inventory) before "
+                  "starting ingest here" if self.shared_drop_folders else "")
         return (f"restored the backup of {self.backup_at[:16].replace('T', ' ')} UTC into {self.root}: "
                 f"{self.images:,} images, {self.files:,} files ({self.bytes / 1e6:,.1f} MB), each checked "
-                f"against its hash{newer}")
+                f"against its hash{newer}{shared}")
 
 
 def _check_target(target: Path) -> bool:
@@ -110,6 +114,7 @@ def _open_restored(target: Path, info: dict, n_files: int, size: int, actor: str
     from core.audit.chain import Anchor, record_anchor
     from core.backup import schedule
     from core.catalog import backup_store as store
+    from core.catalog import ingest_store
 
     with Lab.init(target) as lab:  # brings an older backup's catalog to this XLab's schema
         anchor = info.get("audit_anchor")
@@ -123,8 +128,10 @@ def _open_restored(target: Path, info: dict, n_files: int, size: int, actor: str
                       {"backup_at": info["at"], "from_lab": info.get("lab"), "files": n_files,
                        "quarantine_paths_moved": moved})
             txn.summary.append("restored from a backup")
+        shared = [s["name"] for s in ingest_store.scanners(lab.catalog)
+                  if s["drop_folder"] and Path(s["drop_folder"]).is_absolute()]
     return RestoreReport(target, str(info["at"]), n_files, size, int(info.get("counts", {}).get("images", 0)),
-                         _newer_migrations(info))
+                         _newer_migrations(info), shared)
 
 
 def _newer_migrations(info: dict) -> list[str]:

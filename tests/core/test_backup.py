@@ -196,7 +196,7 @@ def test_restore_brings_the_quarantine_along_and_schedules_no_backups(lab, tmp_p
     set_backup_schedule(lab.catalog, every_hours=24, dest=str(tmp_path / "scheduled"), actor="ana")
     run_to_end(backup(lab, tmp_path / "scheduled"))
     report = run_to_end(restore(tmp_path / "scheduled", tmp_path / "restored"))
-    assert report.images == 3
+    assert report.images == 3 and report.shared_drop_folders == []  # drop folders inside the lab: its own
     with Lab.open(tmp_path / "restored") as restored:
         held = restored.catalog.query_one("SELECT stored_path FROM quarantine")["stored_path"]
         assert held.startswith(str((tmp_path / "restored").resolve())) and Path(held).read_bytes().startswith(b"\x89PNG")
@@ -235,6 +235,17 @@ def test_a_damaged_backup_is_refused_and_leaves_no_lab_behind(lab, tmp_path):
         run_to_end(restore(dest, target))
     with pytest.raises(BackupError, match="is not an XLab backup"):
         run_to_end(restore(tmp_path, tmp_path / "other"))
+
+
+def test_a_manifest_pointing_outside_the_backup_is_refused(lab, tmp_path):
+    dest = tmp_path / "backup"
+    run_to_end(backup(lab, dest))
+    manifest = (dest / files.MANIFEST).read_text()
+    first = manifest.splitlines()[0].rsplit("\t", 1)[0]
+    (dest / files.MANIFEST).write_text(manifest + f"{first}\t../../outside.png\n")
+    with pytest.raises(BackupError, match="points outside the backup"):
+        run_to_end(restore(dest, tmp_path / "restored"))
+    assert not (tmp_path / "restored").exists() and not (tmp_path / "outside.png").exists()
 
 
 def test_backup_folders_that_would_mix_things_are_refused(lab, tmp_path):
