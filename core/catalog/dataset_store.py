@@ -31,20 +31,25 @@ The model (migration ``0008_dataset_versions``)
 
 Functions taking a ``WriteTransaction`` run inside the caller's transaction;
 reads taking ``src`` accept a Catalog (committed state) or a transaction.
-The freeze works through two temporary tables of the writing connection:
-``ds_candidates`` (the plan's images of one split, each with its cell, setup
-and QA state) and ``ds_pick`` (the images chosen, with their subset); the
-checks against another version read its members into ``ds_other``.
+A freeze reads the images of its split once, as arrays (:class:`SplitImages`:
+each image's plan cell, setup and QA state), and chooses, checks and counts on
+them; columns of millions of rows come back through ``group_concat`` and lists
+of ids go in as one JSON parameter (``json_each``). Only a refusal for
+physical objects shared across the splits counts them in SQL, through the
+temporary tables ``ds_pick`` and ``ds_other`` of the writing connection.
 """
 
 from __future__ import annotations
 
+import binascii
+import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows, id_chunks, placeholders
+from core.errors import CatalogError
 
 VERSION_COLUMNS = ("id, name, version, status, rule, rule_json, plan_id, parent_id, test_version_id, seed, "
                    "label_seq, images, boxes, content_hash, report_json, frozen_at, frozen_by")
@@ -53,9 +58,8 @@ _CELL_KEY_SQL = ", ".join(CELL_KEY)
 # Box size classes by the box's area, as the side of the square of the same
 # area: under 16 px, 16-32, ... , 1024 px and over.
 SIZE_BUCKETS = ("<16", "16-32", "32-64", "64-128", "128-256", "256-512", "512-1024", ">=1024")
-_SIZE_SQL = ("CASE WHEN a.area < 256 THEN 0 WHEN a.area < 1024 THEN 1 WHEN a.area < 4096 THEN 2 "
-             "WHEN a.area < 16384 THEN 3 WHEN a.area < 65536 THEN 4 WHEN a.area < 262144 THEN 5 "
-             "WHEN a.area < 1048576 THEN 6 ELSE 7 END")
+# The areas (square pixels) where buckets 1 to 7 start; bucket 0 is below 256.
+_SIZE_EDGES = (256, 1024, 4096, 16384, 65536, 262144, 1048576)
 
 
 # -- versions -----------------------------------------------------------------------
@@ -130,128 +134,256 @@ def stats_json(src: Catalog | WriteTransaction, version_id: int) -> str:
 
 # -- candidates --------------------------------------------------------------------------
 
+# An image's state at freeze: 'ok' (usable, labelled: a live, not rejected,
+# box or a labelled negative; no open QA flag), else the first reason it is not.
+STATES = ("ok", "unusable", "qa_flagged", "unlabelled")
+_SPLIT_CODE = "CASE {} WHEN 'test' THEN 0 WHEN 'train' THEN 1 ELSE 2 END"
 
-def load_candidates(txn: WriteTransaction, plan_id: int, split: str) -> None:
-    """Fill ``ds_candidates`` with the images of ``split`` that fall in a cell of the plan.
 
-    ``state``: 'ok' (usable, labelled: a live, not rejected, box or a
-    labelled negative; no open QA flag), else the first reason it is not:
-    'unusable', 'qa_flagged', 'unlabelled'.
+@dataclass
+class SplitImages:
+    """Every image of one split, ascending by id, as arrays: its item and bag (-1: none), its cell
+    of the plan (index into ``cell_keys``, the plan's cells ascending; -1: in none of them), its
+    state (index into :data:`STATES`), whether it is a labelled negative, and its sha256 (32 bytes)."""
+
+    split: str
+    image_ids: Any
+    item_ids: Any
+    bag_ids: Any
+    cells: Any
+    states: Any
+    negatives: Any
+    digests: Any
+    cell_keys: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def find(self, image_ids: Any) -> tuple[Any, Any]:
+        """Positions of ``image_ids`` here, and which of them are images of this split at all."""
+        return _find(self.image_ids, image_ids)
+
+
+def _find(sorted_ids: Any, ids: Any) -> tuple[Any, Any]:
+    """Positions of ``ids`` in the ascending, distinct array ``sorted_ids`` (clipped), and which
+    are there. Ids are rowids, mostly dense: where their range is not much larger than the
+    arrays, a table by id answers (a gather), else a binary search."""
+    import numpy as np
+
+    ids = np.asarray(ids, dtype=np.int64)
+    n = len(sorted_ids)
+    if not n:
+        return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+    low, high = int(sorted_ids[0]), int(sorted_ids[-1])
+    if low >= 0 and high < 4 * (n + len(ids)) + 4096:
+        where = np.zeros(high + 1, dtype=np.int64)
+        where[sorted_ids] = np.arange(n)
+        at = where[np.clip(ids, 0, high)]
+    else:
+        at = np.minimum(np.searchsorted(sorted_ids, ids), n - 1)
+    return at, sorted_ids[at] == ids
+
+
+def _distinct(values: Any) -> Any:
+    """The distinct values, ascending (np.unique without counts hashes, which is slow on millions of ids)."""
+    import numpy as np
+
+    out = np.sort(np.asarray(values, dtype=np.int64))
+    return out[np.concatenate(([True], out[1:] != out[:-1]))] if len(out) else out
+
+
+def _lookup(keys: Any, values: Any, query: Any, default: int) -> tuple[Any, Any]:
+    """``values`` at the rows whose ``keys`` equal ``query`` (``default`` where none does), and where one did."""
+    import numpy as np
+
+    order = np.argsort(keys, kind="stable")
+    at, found = _find(np.asarray(keys, dtype=np.int64)[order], query)
+    out = np.asarray(values, dtype=np.int64)[order][at] if len(keys) else np.zeros(len(query), dtype=np.int64)
+    return np.where(found, out, default), found
+
+
+def _match_rows(columns: list[Any], valid: Any, table: list[Any]) -> Any:
+    """Per row of ``columns`` (where ``valid``), the index of the row of ``table`` (unique rows) equal to it; -1
+    where none is. Column by column, each prefix of a row is renumbered among the table's prefixes, so that
+    the combined numbers never exceed the table's size squared."""
+    import numpy as np
+
+    n = len(table[0]) if table else 0
+    if not n:
+        return np.full(len(valid), -1, dtype=np.int64)
+    ok = np.array(valid, dtype=bool)
+    rows = np.zeros(len(ok), dtype=np.int64)
+    prefix = np.zeros(n, dtype=np.int64)
+    for column, values in zip(columns, table):
+        values = np.asarray(values, dtype=np.int64)
+        distinct = _distinct(values)
+        at, found = _find(distinct, column)
+        ok &= found
+        prefix = prefix * len(distinct) + np.searchsorted(distinct, values)
+        rows = rows * len(distinct) + at
+        prefixes = _distinct(prefix)
+        prefix = np.searchsorted(prefixes, prefix)
+        at, found = _find(prefixes, rows)
+        ok &= found
+        rows = at
+    index = np.empty(n, dtype=np.int64)
+    index[prefix] = np.arange(n)
+    return np.where(ok, index[rows], -1)
+
+
+def _id_column(conn: sqlite3.Connection, column: str, sql: str) -> Any:
+    """The distinct values of integer ``column`` of the rows of ``FROM ...`` clause ``sql``, ascending."""
+    return _distinct(_int_columns(conn, sql, (column,))[0])
+
+
+def read_split(src: Catalog | WriteTransaction, plan_id: int, split: str) -> SplitImages:
+    """Every image of ``split``, with its cell of the plan and its state (:class:`SplitImages`).
+
+    One pass over the images; the cells come from the small inventory tables
+    and the plan's cells, and the states from the sets of open QA flags,
+    labelled images and labelled negatives, all matched as arrays.
     """
-    conn = txn.conn
-    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS ds_candidates (
-                        image_id INTEGER PRIMARY KEY, class_key INTEGER, luggage_type_id INTEGER,
-                        clutter_level TEXT, scanner_model_id INTEGER, pose_key INTEGER,
-                        item_key INTEGER, bag_id INTEGER, state TEXT)""")
-    conn.execute("DELETE FROM temp.ds_candidates")
-    conn.execute("""INSERT INTO temp.ds_candidates
-        SELECT i.id, IFNULL(t.class_id, 0), b.luggage_type_id, b.clutter_level, s.model_id, IFNULL(i.pose_id, 0),
-               IFNULL(i.item_id, 0), i.bag_id,
-               CASE WHEN i.usable = 0 THEN 'unusable'
-                    WHEN i.id IN (SELECT f.image_id FROM qa_flags f WHERE f.state = 'open') THEN 'qa_flagged'
-                    WHEN EXISTS (SELECT 1 FROM label_image_counts n WHERE n.image_id = i.id)
-                      OR EXISTS (SELECT 1 FROM image_labels l WHERE l.image_id = i.id AND l.negative = 1) THEN 'ok'
-                    ELSE 'unlabelled' END
-        FROM images i
-        JOIN bags b ON b.id = i.bag_id
-        JOIN scanners s ON s.id = i.scanner_id
-        LEFT JOIN threat_items t ON t.id = i.item_id
-        JOIN quota_cells q ON q.plan_id = ? AND q.class_key = IFNULL(t.class_id, 0)
-             AND q.luggage_type_id = b.luggage_type_id AND q.clutter_level = b.clutter_level
-             AND q.scanner_model_id = s.model_id AND q.pose_key = IFNULL(i.pose_id, 0)
-        WHERE i.split = ?
-        ORDER BY i.id""", (plan_id, split))
+    import numpy as np
 
+    conn = connection_of(src)
+    # The hashes come as bytes (no text decoding of 64 MB).
+    text = conn.execute("""SELECT group_concat(id), group_concat(IFNULL(item_id, -1)), group_concat(IFNULL(bag_id, -1)),
+                                  group_concat(IFNULL(scanner_id, -1)), group_concat(IFNULL(pose_id, 0)),
+                                  group_concat(usable), CAST(group_concat(sha256, '') AS BLOB)
+                           FROM images WHERE split = ?""", (split,)).fetchone()
+    ids, items, bags, scanners, poses, usable = (
+        np.fromstring(t, dtype=np.int64, sep=",") if t else np.zeros(0, dtype=np.int64) for t in text[:6])
+    try:
+        digests = np.frombuffer(binascii.unhexlify(text[6] or b""), dtype=np.uint8).reshape(len(ids), 32)
+    except ValueError:  # binascii.Error is one
+        bad = conn.execute("SELECT id, sha256 FROM images WHERE split = ? AND (length(sha256) != 64 OR "
+                           "lower(sha256) GLOB '*[^0-9a-f]*') LIMIT 1", (split,)).fetchone()
+        raise CatalogError(f"image {bad[0] if bad else '?'}: its content hash '{bad[1] if bad else ''}' in the "
+                           "catalog is not a sha256 (64 hex digits); the catalog is damaged") from None
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        order = np.argsort(ids, kind="stable")
+        ids, items, bags, scanners, poses, usable, digests = (
+            c[order] for c in (ids, items, bags, scanners, poses, usable, digests))
 
-def candidate_states(txn: WriteTransaction) -> dict[str, int]:
-    return dict(txn.execute("SELECT state, COUNT(*) FROM temp.ds_candidates GROUP BY state"))
+    cell_keys = sorted(tuple(r) for r in conn.execute(f"SELECT {_CELL_KEY_SQL} FROM quota_cells WHERE plan_id = ?",
+                                                      (plan_id,)))
+    clutters = {c: n for n, c in enumerate(sorted({key[2] for key in cell_keys}))}
+    item_rows = conn.execute("SELECT id, IFNULL(class_id, 0) FROM threat_items").fetchall()
+    bag_rows = conn.execute("SELECT id, IFNULL(luggage_type_id, -1), clutter_level FROM bags").fetchall()
+    scanner_rows = conn.execute("SELECT id, IFNULL(model_id, -1) FROM scanners").fetchall()
+    # As the join the rule is written as: no threat item (or an unknown one) is class 0; an
+    # image whose bag or scanner is unknown is in no cell.
+    classes, _ = _lookup([r[0] for r in item_rows], [r[1] for r in item_rows], items, 0)
+    luggage, bag_found = _lookup([r[0] for r in bag_rows], [r[1] for r in bag_rows], bags, -1)
+    clutter, _ = _lookup([r[0] for r in bag_rows], [clutters.get(r[2], -1) for r in bag_rows], bags, -1)
+    models, _ = _lookup([r[0] for r in scanner_rows], [r[1] for r in scanner_rows], scanners, -1)
+    valid = bag_found & (luggage >= 0) & (clutter >= 0) & (models >= 0)
+    cells = _match_rows([classes, luggage, clutter, models, poses], valid,
+                        [[k[0] for k in cell_keys], [k[1] for k in cell_keys], [clutters[k[2]] for k in cell_keys],
+                         [k[3] for k in cell_keys], [k[4] for k in cell_keys]])
 
-
-def split_images(txn: WriteTransaction, split: str) -> int:
-    """Images of a split in the catalog, in a plan cell or not."""
-    return int(txn.execute("SELECT COUNT(*) FROM images WHERE split = ?", (split,)).fetchone()[0])
-
-
-def ok_candidates(txn: WriteTransaction) -> Iterable[tuple]:
-    """(image_id, first 16 hex digits of its sha256, cell key..., item_key, bag_id) of the
-    candidates in state 'ok', by image id."""
-    return txn.execute(f"""SELECT c.image_id, substr(i.sha256, 1, 16), {_CELL_KEY_SQL.replace('class_key', 'c.class_key')},
-                                  c.item_key, c.bag_id
-                           FROM temp.ds_candidates c JOIN images i ON i.id = c.image_id
-                           WHERE c.state = 'ok' ORDER BY c.image_id""")
-
-
-def start_pick(txn: WriteTransaction) -> None:
-    txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_pick (image_id INTEGER PRIMARY KEY, subset TEXT NOT NULL)")
-    txn.execute("DELETE FROM temp.ds_pick")
-
-
-def pick_ok_candidates(txn: WriteTransaction, subset: str, excluded: Sequence[int] = ()) -> None:
-    """Pick every candidate in state 'ok' (less ``excluded``) into ``subset``."""
-    txn.execute("INSERT INTO temp.ds_pick SELECT image_id, ? FROM temp.ds_candidates WHERE state = 'ok'", (subset,))
-    txn.executemany("DELETE FROM temp.ds_pick WHERE image_id = ?", [(i,) for i in excluded])
-
-
-def pick(txn: WriteTransaction, rows: Iterable[tuple[int, str]]) -> None:
-    """Pick (image_id, subset) pairs."""
-    txn.executemany("INSERT INTO temp.ds_pick (image_id, subset) VALUES (?, ?)", rows)
-
-
-def picked_ids(txn: WriteTransaction) -> list[int]:
-    return [r[0] for r in txn.execute("SELECT image_id FROM temp.ds_pick ORDER BY image_id")]
+    flagged = _find(_id_column(conn, "image_id", "FROM qa_flags WHERE state = 'open'"), ids)[1]
+    negatives = _find(_id_column(conn, "image_id", "FROM image_labels WHERE negative = 1"), ids)[1]
+    boxed = _find(_id_column(conn, "image_id", "FROM label_image_counts"), ids)[1]
+    states = np.where(usable == 0, 1, np.where(flagged, 2, np.where(boxed | negatives, 0, 3))).astype(np.uint8)
+    return SplitImages(split, ids, items, bags, cells, states, negatives.astype(np.uint8), digests, cell_keys)
 
 
 # -- what the freeze checks ----------------------------------------------------------------
 
 
-def cross_split_near_duplicates(txn: WriteTransaction, other_split: str,
-                                other_version_id: int | None = None) -> list[tuple[int, int, int]]:
-    """Near-duplicate pairs (picked image, image of the other split, distance): the other image
-    is in ``other_split`` in the catalog, or a member of ``other_version_id``."""
-    load_other_members(txn, other_version_id)
-    other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
-    params: list[Any] = [other_split]
-    pairs = txn.execute(f"""
-        SELECT p.image_id, n.other_id, n.distance FROM temp.ds_pick p
-        JOIN near_duplicates n ON n.image_id = p.image_id JOIN images o ON o.id = n.other_id
-        WHERE {other}
-        UNION
-        SELECT p.image_id, n.image_id, n.distance FROM temp.ds_pick p
-        JOIN near_duplicates n ON n.other_id = p.image_id JOIN images o ON o.id = n.image_id
-        WHERE {other}
-        ORDER BY 1, 2""", params * 2).fetchall()
-    return [tuple(r) for r in pairs]
+def cross_split_near_duplicates(src: Catalog | WriteTransaction, images: SplitImages, eligible: Any,
+                                other_split: str, other_ids: Any = ()) -> list[tuple[int, int, int]]:
+    """Near-duplicate pairs (image, image of the other side, distance), ascending: the first is an
+    image of ``images`` where ``eligible``; the other is in ``other_split`` in the catalog, or one
+    of ``other_ids`` (ascending; a version's members). Reads the pairs that touch the split."""
+    import numpy as np
+
+    code = ("test", "train").index(other_split)
+    first, second, distance, first_split, second_split = _int_columns(connection_of(src), """
+        FROM near_duplicates n JOIN images x ON x.id = n.image_id JOIN images y ON y.id = n.other_id
+        WHERE x.split = ? OR y.split = ?""",
+        ("n.image_id", "n.other_id", "n.distance", _SPLIT_CODE.format("x.split"), _SPLIT_CODE.format("y.split")),
+        (images.split, images.split))
+    if not len(first) or not len(images):
+        return []
+    other_ids = np.asarray(other_ids, dtype=np.int64)
+    pairs = set()
+    for mine, mine_split, theirs, theirs_split in ((first, first_split, second, second_split),
+                                                   (second, second_split, first, first_split)):
+        at, found = images.find(mine)
+        keep = found & np.asarray(eligible, dtype=bool)[at] & \
+            ((theirs_split == code) | _find(other_ids, theirs)[1])
+        pairs.update(zip(mine[keep].tolist(), theirs[keep].tolist(), distance[keep].tolist()))
+    return sorted(pairs)
 
 
-def candidate_near_duplicates(txn: WriteTransaction, other_split: str,
-                              other_version_id: int | None = None) -> list[tuple[int, int, int]]:
-    """As :func:`cross_split_near_duplicates`, for every 'ok' candidate (before the pick)."""
+def _objects_outside(conn: sqlite3.Connection, images: SplitImages) -> tuple[Any, Any]:
+    """Items and bags that some image outside ``images``' split uses (of the other split, or of
+    none): the catalog's images per (bag, item), read off an index, less the split's own."""
+    import numpy as np
+
+    everywhere = conn.execute("SELECT IFNULL(bag_id, -1), IFNULL(item_id, -1), COUNT(*) FROM images "
+                              "GROUP BY bag_id, item_id").fetchall()
+    if not everywhere:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    bags, items, counts = (np.array(column, dtype=np.int64) for column in zip(*everywhere))
+    row = _match_rows([images.bag_ids, images.item_ids], np.ones(len(images), dtype=bool), [bags, items])
+    outside = counts > np.bincount(row[row >= 0], minlength=len(counts))
+    return _distinct(items[outside & (items >= 0)]), _distinct(bags[outside & (bags >= 0)])
+
+
+def shared_objects(txn: WriteTransaction, images: SplitImages, picked: Any, other_split: str,
+                   other: Members | None = None) -> list[dict[str, Any]]:
+    """Physical items and bags of the picked images (positions in ``images``) that images of the
+    other split (in the catalog, or members of the version ``other``) also use: kind, barcode,
+    images on each side.
+
+    First a check on arrays: the picked images' objects against the objects that
+    images outside the split use, and those of ``other``'s members in the split
+    but not picked. It finds none in a catalog whose splits keep their objects
+    apart; only where it finds some are both sides counted (with temporary
+    tables ``ds_pick`` and ``ds_other``), image by image.
+    """
+    import numpy as np
+
+    items, bags = _objects_outside(txn.conn, images)
+    if other is not None and len(other):
+        at, found = images.find(other.image_ids)
+        unpicked = np.ones(len(images), dtype=bool)
+        unpicked[picked] = False
+        at = at[found][unpicked[at[found]]]
+        items, bags = np.union1d(items, images.item_ids[at]), np.union1d(bags, images.bag_ids[at])
+    mine_items, mine_bags = images.item_ids[picked], images.bag_ids[picked]
+    if not (np.isin(mine_items[mine_items >= 0], items).any() or np.isin(mine_bags[mine_bags >= 0], bags).any()):
+        return []
+    txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_pick (image_id INTEGER PRIMARY KEY)")
+    txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_other (image_id INTEGER PRIMARY KEY)")
     txn.execute("DELETE FROM temp.ds_pick")
-    txn.execute("INSERT INTO temp.ds_pick SELECT image_id, '' FROM temp.ds_candidates WHERE state = 'ok'")
-    try:
-        return cross_split_near_duplicates(txn, other_split, other_version_id)
-    finally:
-        txn.execute("DELETE FROM temp.ds_pick")
-
-
-def shared_objects(txn: WriteTransaction, other_split: str, other_version_id: int | None = None) -> list[dict[str, Any]]:
-    """Physical items and bags of the picked images that images of the other split (in the
-    catalog, or members of ``other_version_id``) also use: kind, barcode, images on each side."""
-    load_other_members(txn, other_version_id)
-    other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
-    params: list[Any] = [other_split]
+    txn.execute("DELETE FROM temp.ds_other")
+    txn.execute("INSERT INTO temp.ds_pick SELECT value FROM json_each(?)", (_json_ids(images.image_ids[picked]),))
+    if other is not None:
+        txn.execute("INSERT INTO temp.ds_other SELECT value FROM json_each(?)", (_json_ids(other.image_ids),))
+    where_other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
     rows = []
     for kind, column, table in (("item", "item_id", "threat_items"), ("bag", "bag_id", "bags")):
         rows += dict_rows(txn, f"""
             WITH mine AS (SELECT i.{column} AS object_id, COUNT(*) AS n FROM temp.ds_pick p
                           JOIN images i ON i.id = p.image_id WHERE i.{column} IS NOT NULL GROUP BY 1),
                  theirs AS (SELECT o.{column} AS object_id, COUNT(*) AS n FROM images o
-                            WHERE o.{column} IN (SELECT object_id FROM mine) AND ({other})
+                            WHERE o.{column} IN (SELECT object_id FROM mine) AND ({where_other})
                               AND o.id NOT IN (SELECT image_id FROM temp.ds_pick) GROUP BY 1)
             SELECT '{kind}' AS kind, x.barcode, mine.n AS here, theirs.n AS other
             FROM mine JOIN theirs USING (object_id) JOIN {table} x ON x.id = mine.object_id
-            ORDER BY x.barcode""", params)
+            ORDER BY x.barcode""", (other_split,))
+    txn.execute("DELETE FROM temp.ds_pick")
+    txn.execute("DELETE FROM temp.ds_other")
     return rows
+
+
+def _json_ids(ids: Any) -> str:
+    """Image ids as a JSON array, for ``json_each``: a million ids go in as one parameter."""
+    return json.dumps(ids.tolist(), separators=(",", ":"))
 
 
 # -- membership ----------------------------------------------------------------------------
@@ -312,74 +444,53 @@ def segments(starts: Any, counts: Any) -> Any:
     return np.arange(total, dtype=np.int64) - np.repeat(firsts - np.asarray(starts, dtype=np.int64), counts)
 
 
-def _int_columns(conn: sqlite3.Connection, sql: str, columns: Sequence[str]) -> list[Any]:
+def _int_columns(conn: sqlite3.Connection, sql: str, columns: Sequence[str], params: Sequence[Any] = ()) -> list[Any]:
     """Integer ``columns`` of the rows of ``FROM ...`` clause ``sql`` as int64 arrays, in the
     rows' order. One group_concat per column: a million rows come back as a few strings
     rather than a million tuples, which is most of the cost of reading them."""
     import numpy as np
 
-    row = conn.execute(f"SELECT {', '.join(f'group_concat({c})' for c in columns)} {sql}").fetchone()
+    row = conn.execute(f"SELECT {', '.join(f'group_concat({c})' for c in columns)} {sql}", tuple(params)).fetchone()
     return [np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64) for text in row]
 
 
-def collect_picked(txn: WriteTransaction) -> tuple[Members, Any, Any]:
-    """The picked images (``ds_pick``) as members, with their cell, setup and current labels
-    (live, not rejected, boxes; negative); and per box, its class id (0: none) and size bucket."""
+def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, subsets: Any) -> tuple[Members, Any, Any]:
+    """The picked images (ascending positions in ``images``, each with its subset, an index into
+    :data:`SUBSETS`) as members, with their cell, setup and current labels (live, not rejected,
+    boxes; negative); and per box, its class id (0: none) and size bucket."""
     import numpy as np
 
-    conn = txn.conn
-    cell_keys = [tuple(r) for r in conn.execute(f"""
-        SELECT DISTINCT {', '.join('c.' + k for k in CELL_KEY)} FROM temp.ds_pick p
-        JOIN temp.ds_candidates c ON c.image_id = p.image_id ORDER BY 1, 2, 3, 4, 5""")]
-    # Typed as in ds_candidates, so that the join below uses the unique index.
-    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS ds_cells (cell INTEGER PRIMARY KEY, class_key INTEGER,
-                    luggage_type_id INTEGER, clutter_level TEXT, scanner_model_id INTEGER, pose_key INTEGER,
-                    UNIQUE (class_key, luggage_type_id, clutter_level, scanner_model_id, pose_key))""")
-    conn.execute("DELETE FROM temp.ds_cells")
-    conn.executemany(f"INSERT INTO temp.ds_cells VALUES (?, {', '.join('?' * len(CELL_KEY))})",
-                     [(n, *key) for n, key in enumerate(cell_keys)])
-    # ds_pick drives both reads (CROSS JOIN keeps it the outer loop), so rows come by image id.
-    ids, subsets, cells, items, bags, negatives = _int_columns(conn, """
-        FROM temp.ds_pick p CROSS JOIN temp.ds_candidates c ON c.image_id = p.image_id
-        JOIN temp.ds_cells k ON k.class_key = c.class_key AND k.luggage_type_id = c.luggage_type_id
-             AND k.clutter_level = c.clutter_level AND k.scanner_model_id = c.scanner_model_id
-             AND k.pose_key = c.pose_key
-        LEFT JOIN image_labels l ON l.image_id = p.image_id""",
-        ("p.image_id", "CASE p.subset WHEN 'test' THEN 0 WHEN 'train' THEN 1 ELSE 2 END", "k.cell",
-         "c.item_key", "c.bag_id", "IFNULL(l.negative, 0)"))
+    picked = np.asarray(picked, dtype=np.int64)
+    ids = images.image_ids[picked]
+    used, cells = np.unique(images.cells[picked], return_inverse=True)
     # A pick holding a good part of the labelled images reads the boxes in one
-    # pass over the table (sequential, a third faster than a lookup per box);
-    # a small one looks its images' boxes up.
-    picked = len(ids)
-    labelled = conn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
-    boxes_sql = ("FROM annotations a NOT INDEXED WHERE a.image_id IN (SELECT image_id FROM temp.ds_pick) AND "
-                 if picked * 4 >= labelled else
-                 "FROM temp.ds_pick p CROSS JOIN annotations a ON a.image_id = p.image_id WHERE ")
-    owners, revisions, kinds = _int_columns(conn, boxes_sql + "a.deleted = 0 AND a.qa_state != 'rejected'",
-        ("a.image_id", "a.revision_id", "IFNULL(a.class_id, 0) * 8 + " +
-         _SIZE_SQL.replace("a.area", "((a.x1 - a.x0) * (a.y1 - a.y0))")))
-    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
-        order = np.argsort(ids, kind="stable")
-        ids, subsets, cells, items, bags, negatives = (c[order] for c in (ids, subsets, cells, items, bags, negatives))
-    order = np.lexsort((revisions, owners))
-    owners, revisions, kinds = owners[order], revisions[order], kinds[order]
-    owner = np.searchsorted(ids, owners)
-    members = Members(ids, subsets.astype(np.uint8), cells.astype(np.int32), items, bags,
-                      negatives.astype(np.uint8), np.bincount(owner, minlength=len(ids)).astype(np.int32),
-                      revisions, cell_keys)
-    return members, kinds // 8, kinds % 8
-
-
-def picked_shas(txn: WriteTransaction) -> list[str]:
-    """sha256 (hex) of the picked images, by image id."""
-    text = txn.execute("SELECT group_concat(i.sha256, '') FROM temp.ds_pick p CROSS JOIN images i "
-                       "ON i.id = p.image_id").fetchone()[0] or ""
-    return [text[n:n + 64] for n in range(0, len(text), 64)]
+    # pass over the table (sequential, a third faster than a lookup per box)
+    # and keeps its own; a small one looks its images' boxes up.
+    labelled = txn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
+    live = "a.deleted = 0 AND a.qa_state != 'rejected'"
+    # Class and area in one column (fewer values to print and parse); the area is cut to whole
+    # pixels, which keeps its size bucket, as the buckets' edges are whole numbers.
+    columns = ("a.image_id", "a.revision_id",
+               "(IFNULL(a.class_id, 0) << 32) + MAX(0, MIN(CAST((a.x1 - a.x0) * (a.y1 - a.y0) AS INTEGER), 4294967295))")
+    if len(ids) * 4 >= labelled:
+        owners, revisions, kinds = _int_columns(txn.conn, f"FROM annotations a NOT INDEXED WHERE {live}", columns)
+    else:
+        owners, revisions, kinds = _int_columns(
+            txn.conn, f"FROM json_each(?) p CROSS JOIN annotations a ON a.image_id = p.value WHERE {live}", columns,
+            (_json_ids(ids),))
+    owners, mine = _find(ids, owners)
+    order = np.lexsort((revisions[mine], owners[mine]))
+    owners, revisions, kinds = owners[mine][order], revisions[mine][order], kinds[mine][order]
+    members = Members(ids, np.asarray(subsets, dtype=np.uint8), cells.astype(np.int32),
+                      np.maximum(images.item_ids[picked], 0), images.bag_ids[picked], images.negatives[picked],
+                      np.bincount(owners, minlength=len(ids)).astype(np.int32), revisions,
+                      [images.cell_keys[c] for c in used.tolist()])
+    return members, kinds >> 32, np.searchsorted(_SIZE_EDGES, kinds & 0xFFFFFFFF, side="right")
 
 
 def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> int:
-    """Write the members of a building version (its cells, its parts) and mark its images as held
-    (they are the picked images, ``ds_pick``). Returns how many."""
+    """Write the members of a building version (its cells, its parts) and mark its images as held.
+    Returns how many."""
     txn.executemany(f"INSERT INTO dataset_cells (version_id, cell, {_CELL_KEY_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(version_id, n, *key) for n, key in enumerate(members.cell_keys)])
     starts = members.starts()
@@ -394,8 +505,8 @@ def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> 
                     (version_id, part, last - first, int(members.image_ids[first]),
                      int(members.image_ids[last - 1]), *arrays,
                      members.revisions[begin:end].astype("<i8").tobytes()))
-    txn.execute("INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT image_id, ? FROM temp.ds_pick",
-                (version_id,))
+    txn.execute("INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT value, ? FROM json_each(?)",
+                (version_id, _json_ids(members.image_ids)))
     return len(members)
 
 
@@ -440,22 +551,12 @@ def member_ids(src: Catalog | WriteTransaction, version_id: int, subset: str | N
     return ids.tolist()
 
 
-def member_cell_counts(src: Catalog | WriteTransaction, version_id: int, subset: str) -> list[tuple]:
-    """(cell key..., images) of one subset of a version."""
+def cell_counts(members: Members, subset: str) -> list[tuple]:
+    """(cell key..., images) of one subset of a version's members."""
     import numpy as np
 
-    m = read_members(src, version_id)
-    counts = np.bincount(m.cells[m.subsets == SUBSETS.index(subset)], minlength=len(m.cell_keys))
-    return [(*key, int(n)) for key, n in zip(m.cell_keys, counts.tolist()) if n]
-
-
-def load_other_members(txn: WriteTransaction, version_id: int | None) -> None:
-    """Fill ``ds_other`` with the image ids of ``version_id`` (none when None)."""
-    txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_other (image_id INTEGER PRIMARY KEY)")
-    txn.execute("DELETE FROM temp.ds_other")
-    if version_id is not None:
-        txn.executemany("INSERT INTO temp.ds_other VALUES (?)",
-                        ((i,) for i in read_members(txn, version_id).image_ids.tolist()))
+    counts = np.bincount(members.cells[members.subsets == SUBSETS.index(subset)], minlength=len(members.cell_keys))
+    return [(*key, int(n)) for key, n in zip(members.cell_keys, counts.tolist()) if n]
 
 
 def names(src: Catalog | WriteTransaction) -> dict[str, dict[int, str]]:

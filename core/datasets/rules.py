@@ -29,7 +29,7 @@ nested validation splits).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +55,10 @@ def _seed_word(seed: int) -> np.uint64:
     return _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
 
 
-def order_keys(sha_prefixes: Sequence[str], seed: int) -> np.ndarray:
-    """Draw-order keys of images from the first 16 hex digits of their sha256 and the seed."""
-    words = np.fromiter((int(s, 16) for s in sha_prefixes), dtype=np.uint64, count=len(sha_prefixes))
-    return _mix(words ^ _seed_word(seed))
+def order_keys(words: np.ndarray, seed: int) -> np.ndarray:
+    """Draw-order keys of images from the first 64 bits of their sha256 (uint64, the first 16 hex
+    digits as a number) and the seed."""
+    return _mix(np.asarray(words, dtype=np.uint64) ^ _seed_word(seed))
 
 
 def validation_mask(setups: np.ndarray, seed: int, fraction: float) -> np.ndarray:
@@ -90,28 +90,43 @@ class CellDraw:
                 "borrowed": self.borrowed, "short": self.short}
 
 
-def _distance(a: Cell, b: Cell) -> tuple:
-    differing = sum(x != y for x, y in zip(a[1:], b[1:]))
-    clutter = abs(CLUTTER_ORDER.get(a[2], 0) - CLUTTER_ORDER.get(b[2], 0))
-    return differing, clutter, tuple(map(str, b))
+def _donor_orders(cells: list[Cell]) -> Callable[[int], list[Cell]]:
+    """For the cells of one class (ordered by their values as text), the donors of cell number
+    ``i`` nearest first: fewest differing dimensions among luggage type, clutter, scanner model
+    and pose; then clutter steps; then the cells' own order."""
+    # Each dimension's values numbered, so that equal values compare equal as numbers.
+    numbers: list[dict] = [{}, {}, {}, {}]
+    codes = np.array([[seen.setdefault(v, len(seen)) for seen, v in zip(numbers, c[1:])] for c in cells],
+                     dtype=np.int64).reshape(len(cells), 4)
+    steps = np.array([CLUTTER_ORDER.get(c[2], 0) for c in cells], dtype=np.int64)
+    position = np.arange(len(cells))
+
+    def donors(i: int) -> list[Cell]:
+        differing = (codes != codes[i]).sum(axis=1)
+        order = np.lexsort((position, np.abs(steps - steps[i]), differing))
+        return [cells[j] for j in order.tolist() if j != i]
+
+    return donors
 
 
 def clone_test_mix(test_counts: dict[Cell, int], pools: dict[Cell, Sequence[int]],
-                   ratio: dict[int, int]) -> tuple[list[tuple[int, Cell]], list[CellDraw]]:
+                   ratio: dict[int, int]) -> tuple[list[int], list[CellDraw]]:
     """Draw k x the test mix per class.
 
     ``test_counts``: test images per cell; ``pools``: per cell, candidate train
     image ids in draw order; ``ratio``: k per class key (classes missing: 0).
-    Returns the drawn (image id, cell it was drawn for) in draw order, and one
-    :class:`CellDraw` per test cell.
+    Returns the drawn image ids in draw order, and one :class:`CellDraw` per
+    test cell.
     """
     by_class: dict[int, list[Cell]] = {}
     for cell in set(test_counts) | set(pools):
         by_class.setdefault(cell[0], []).append(cell)
-    drawn: list[tuple[int, Cell]] = []
+    drawn: list[int] = []
     draws: list[CellDraw] = []
     for class_key in sorted(by_class):
         cells = sorted(by_class[class_key], key=lambda c: tuple(map(str, c)))
+        number = {c: n for n, c in enumerate(cells)}
+        donor_order = _donor_orders(cells)
         k = ratio.get(class_key, 0)
         wanted_cells = [c for c in cells if test_counts.get(c, 0) > 0]
         heads = {c: 0 for c in cells}
@@ -127,21 +142,21 @@ def clone_test_mix(test_counts: dict[Cell, int], pools: dict[Cell, Sequence[int]
                 pool = pools.get(cell, ())
                 n = test_counts[cell]
                 take = min(n, len(pool) - heads[cell])
-                drawn.extend((image, cell) for image in pool[heads[cell]:heads[cell] + take])
+                drawn.extend(pool[heads[cell]:heads[cell] + take])
                 heads[cell] += take
                 own[cell] += take
                 if take < n:
                     need[cell] = n - take
             for cell, missing in need.items():
                 if cell not in donors_of:
-                    donors_of[cell] = sorted((c for c in cells if c != cell), key=lambda c: _distance(cell, c))
+                    donors_of[cell] = donor_order(number[cell])
                 for donor in donors_of[cell]:
                     if not missing:
                         break
                     pool = pools.get(donor, ())
                     take = min(missing, len(pool) - heads[donor])
                     if take > 0:
-                        drawn.extend((image, cell) for image in pool[heads[donor]:heads[donor] + take])
+                        drawn.extend(pool[heads[donor]:heads[donor] + take])
                         heads[donor] += take
                         borrowed[cell] += take
                         missing -= take
@@ -152,16 +167,16 @@ def clone_test_mix(test_counts: dict[Cell, int], pools: dict[Cell, Sequence[int]
     return drawn, draws
 
 
-def draw_pools(image_ids: np.ndarray, cells: Sequence[Cell], keys: np.ndarray,
-               preferred: Iterable[int] = ()) -> dict[Cell, list[int]]:
+def draw_pools(image_ids: np.ndarray, cells: np.ndarray, cell_keys: Sequence[Cell], keys: np.ndarray,
+               preferred: Sequence[int] | np.ndarray = ()) -> dict[Cell, list[int]]:
     """Per cell, its candidate image ids in draw order: ``preferred`` ones (a parent
-    version's) first, then by key."""
-    preferred_set = set(preferred)
-    first = np.fromiter((i in preferred_set for i in image_ids.tolist()), dtype=bool, count=len(image_ids)) \
-        if preferred_set else np.zeros(len(image_ids), dtype=bool)
-    order = np.lexsort((keys, ~first))
-    pools: dict[Cell, list[int]] = {}
-    ids = image_ids.tolist()
-    for index in order.tolist():
-        pools.setdefault(cells[index], []).append(ids[index])
-    return pools
+    version's) first, then by key. ``cells``: each image's index into ``cell_keys``."""
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    if not len(image_ids):
+        return {}
+    first = np.isin(image_ids, np.asarray(preferred, dtype=np.int64))
+    order = np.lexsort((keys, ~first, cells))
+    ids, grouped = image_ids[order], np.asarray(cells)[order]
+    bounds = np.flatnonzero(np.diff(grouped)) + 1
+    return {cell_keys[int(grouped[start])]: chunk.tolist()
+            for start, chunk in zip(np.concatenate(([0], bounds)).tolist(), np.split(ids, bounds))}

@@ -207,6 +207,8 @@ def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, r
 def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any], ratio: int | None,
                seed: int | None, parent: dict[str, Any] | None, test: dict[str, Any] | None,
                exclude: bool, validation: float | None, dry_run: bool) -> FreezeReport:
+    import numpy as np
+
     from core.catalog import label_store
 
     label_seq = label_store.clock(txn)
@@ -214,31 +216,38 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
     split = rule
     other = "train" if rule == "test" else "test"
     test_id = None if test is None else test["id"]
-    store.load_candidates(txn, plan["id"], split)
-    store.start_pick(txn)
-    states = store.candidate_states(txn)
-    left_out = {state: n for state, n in sorted(states.items()) if state != "ok"}
-    left_out["not_in_plan_cells"] = store.split_images(txn, split) - sum(states.values())
+    # The split's images are read once; every choice below works on their arrays.
+    images = store.read_split(txn, plan["id"], split)
+    in_plan = images.cells >= 0
+    state_counts = np.bincount(images.states[in_plan], minlength=len(store.STATES)).tolist()
+    left_out = {state: n for state, n in sorted(zip(store.STATES, state_counts)) if state != "ok" and n}
+    left_out["not_in_plan_cells"] = len(images) - int(in_plan.sum())
+    eligible = in_plan & (images.states == store.STATES.index("ok"))
     names = store.names(txn)
     class_names = {**names["class"], 0: "(clean)"}
+    # A train set is checked against the members of the test set it clones (read once).
+    test_members = store.read_members(txn, test_id) if test_id is not None else None
+    other_ids = test_members.image_ids if test_members is not None else ()
+    near = store.cross_split_near_duplicates(txn, images, eligible, other, other_ids)
+    excluded = sorted({a for a, _, _ in near}) if exclude else []
+    if excluded:
+        at, found = images.find(excluded)
+        eligible[at[found]] = False
     ks: dict[int, int] = {}
     draws: list = []
     if rule == "test":
-        near = store.candidate_near_duplicates(txn, other)
-        excluded = sorted({a for a, _, _ in near}) if exclude else []
-        store.pick_ok_candidates(txn, "test", excluded)
+        picked = np.flatnonzero(eligible)
+        subsets = np.zeros(len(picked), dtype=np.uint8)
     else:
-        near = store.candidate_near_duplicates(txn, other, test_id)
-        excluded = sorted({a for a, _, _ in near}) if exclude else []
-        ks, picked, draws = _draw_train(txn, plan, ratio, seed, parent, test_id, set(excluded), validation)
-        store.pick(txn, picked)
+        ks, picked, subsets, draws = _draw_train(txn, images, eligible, plan, ratio, seed, parent, test_members,
+                                                 validation)
     if exclude:
         near_left = []
         left_out["near_duplicate_of_other_split"] = len(excluded)
     else:
-        picked_ids = set(store.picked_ids(txn))
-        near_left = [p for p in near if p[0] in picked_ids]
-    shared = store.shared_objects(txn, other, test_id)
+        inside = np.isin([a for a, _, _ in near], images.image_ids[picked]).tolist() if near else []
+        near_left = [p for p, keep in zip(near, inside) if keep]
+    shared = store.shared_objects(txn, images, picked, other, test_members)
     if shared:
         raise DatasetError(
             f"refused: {len(shared)} physical object(s) are used by both this {rule} set and {other} images "
@@ -256,16 +265,16 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
             "qa": "usable, labelled (a live, not rejected, box or a labelled negative), no open QA flag",
         }, sort_keys=True),
     })
-    members, box_classes, box_sizes = store.collect_picked(txn)
+    members, box_classes, box_sizes = store.collect_members(txn, images, picked, subsets)
     store.insert_members(txn, version_id, members)
     stats = _stats(members, box_classes, box_sizes, names)
-    content_hash = _content_hash(members, store.picked_shas(txn))
-    images = sum(stats["subsets"].values())
+    content_hash = _content_hash(members, images.digests[picked])
+    images_count = sum(stats["subsets"].values())
     boxes = sum(row[-1] for row in stats["box_classes"])
     below = _below_target(txn, plan["id"], stats["cells"], rule, ks, names)
     report = FreezeReport(
         name=name, version=number, rule=rule, plan=f"{plan['name']} v{plan['version']}", seed=seed,
-        label_seq=label_seq, images=images, boxes=boxes, subsets=stats["subsets"], content_hash=content_hash,
+        label_seq=label_seq, images=images_count, boxes=boxes, subsets=stats["subsets"], content_hash=content_hash,
         parent=f"{parent['name']}@{parent['version']}" if parent else None,
         test_version=f"{test['name']}@{test['version']}" if test else None,
         ratio={class_names.get(c, str(c)): k for c, k in sorted(ks.items())},
@@ -278,40 +287,45 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
         clone_borrowed=sum(d.borrowed for d in draws), clone_short=sum(d.short for d in draws),
         dry_run=dry_run, classes=_class_counts(stats, class_names),
     )
-    store.freeze(txn, version_id, images, boxes, content_hash, json.dumps(report.as_dict(), sort_keys=True),
+    store.freeze(txn, version_id, images_count, boxes, content_hash, json.dumps(report.as_dict(), sort_keys=True),
                  json.dumps(stats, sort_keys=True))
     txn.audit("freeze", "dataset_version", f"{name}@{number}", None,
-              {"rule": rule, "images": images, "boxes": boxes, "content_hash": content_hash})
+              {"rule": rule, "images": images_count, "boxes": boxes, "content_hash": content_hash})
     txn.summary.append(f"froze dataset {name}@{number}")
     return report
 
 
-def _draw_train(txn: WriteTransaction, plan: dict[str, Any], ratio: int | None, seed: int,
-                parent: dict[str, Any] | None, test_id: int, excluded: set[int], validation: float
-                ) -> tuple[dict[int, int], list[tuple[int, str]], list]:
+def _draw_train(txn: WriteTransaction, images: store.SplitImages, eligible: Any, plan: dict[str, Any],
+                ratio: int | None, seed: int, parent: dict[str, Any] | None, test_members: store.Members,
+                validation: float) -> tuple[dict[int, int], Any, Any, list]:
+    """The clone of the test mix: k per class, the drawn images (ascending positions in ``images``)
+    and their subsets (index into SUBSETS), and what each test cell drew."""
     import numpy as np
 
     from core.datasets.rules import clone_test_mix, draw_pools, order_keys, validation_mask
 
-    rows = [r for r in store.ok_candidates(txn) if r[0] not in excluded] if excluded else list(store.ok_candidates(txn))
-    test_counts = {tuple(r[:5]): r[5] for r in store.member_cell_counts(txn, test_id, "test")}
+    test_counts = {tuple(r[:5]): r[5] for r in store.cell_counts(test_members, "test")}
     steps = store.plan_ratio_steps(txn, plan["id"])
     classes = {cell[0] for cell in test_counts}
     ks = {c: (ratio if ratio is not None else (1 if c == 0 else steps.get(c, 0))) for c in classes}
-    preferred = store.member_ids(txn, parent["id"]) if parent and parent["rule"] == "train" else []
-    if not rows:
-        return ks, [], clone_test_mix(test_counts, {}, ks)[1]
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    keys = order_keys([r[1] for r in rows], seed)
-    cells = [tuple(r[2:7]) for r in rows]
-    drawn, draws = clone_test_mix(test_counts, draw_pools(ids, cells, keys, preferred), ks)
+    preferred = store.read_members(txn, parent["id"]).image_ids if parent and parent["rule"] == "train" else ()
+    pool = np.flatnonzero(eligible)
+    nothing = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    if not len(pool):
+        return ks, *nothing, clone_test_mix(test_counts, {}, ks)[1]
+    # The first 16 hex digits of each image's sha256, as a number.
+    words = np.ascontiguousarray(images.digests[pool, :8]).view(">u8").ravel().astype(np.uint64)
+    pools = draw_pools(images.image_ids[pool], images.cells[pool], images.cell_keys, order_keys(words, seed),
+                       preferred)
+    drawn, draws = clone_test_mix(test_counts, pools, ks)
     if not drawn:
-        return ks, [], draws
-    setup_of = {r[0]: (r[7], r[8], r[6]) for r in rows}
-    drawn_ids = [image for image, _ in drawn]
-    setups = np.array([setup_of[i] for i in drawn_ids], dtype=np.int64)
+        return ks, *nothing, draws
+    at = np.sort(images.find(drawn)[0])
+    poses = np.array([key[4] for key in images.cell_keys], dtype=np.int64)[images.cells[at]]
+    setups = np.stack([np.maximum(images.item_ids[at], 0), images.bag_ids[at], poses], axis=1)
     to_validation = validation_mask(setups, seed, validation)
-    return ks, [(i, "validation" if v else "train") for i, v in zip(drawn_ids, to_validation.tolist())], draws
+    subsets = np.where(to_validation, store.SUBSETS.index("validation"), store.SUBSETS.index("train"))
+    return ks, at, subsets.astype(np.uint8), draws
 
 
 def _named_draw(draw, names: dict[str, dict[int, str]]) -> dict[str, Any]:
@@ -360,18 +374,23 @@ def _class_counts(stats: dict[str, Any], class_names: dict[int, str]) -> list[di
     return [out[k] for k in sorted(out)]
 
 
-def _content_hash(members: store.Members, shas: list[str]) -> str:
-    """sha256 over the members sorted by image hash: per member its image's sha256 (32 bytes), subset
-    (index into SUBSETS), negative and number of boxes (uint8, uint8, uint32 little-endian), then
-    every member's revision ids in the same order (int64 little-endian): the same images with the
-    same labels give the same hash in any catalog."""
+def _content_hash(members: store.Members, digests: Any) -> str:
+    """sha256 over the members sorted by image hash: per member its image's sha256 as four 64-bit
+    words, little-endian (32 bytes), subset (index into SUBSETS), negative and number of boxes
+    (uint8, uint8, uint32 little-endian), then every member's revision ids in the same order (int64
+    little-endian): the same images with the same labels give the same hash in any catalog.
+    ``digests``: the members' sha256, (n, 32) bytes, in member order."""
     import numpy as np
 
-    digests = np.frombuffer(bytes.fromhex("".join(shas)), dtype=">u8").reshape(-1, 4).astype(np.uint64)
-    order = np.lexsort(digests.T[::-1])
+    words = np.ascontiguousarray(digests, dtype=np.uint8).view(">u8").reshape(-1, 4).astype("<u8")
+    # Hashes are unique, so their first words almost always order them; ties fall back to all four.
+    order = np.argsort(words[:, 0], kind="stable")
+    first = words[order, 0]
+    if len(first) > 1 and (first[1:] == first[:-1]).any():
+        order = np.lexsort(words.T[::-1])
     record = np.dtype([("sha", "V32"), ("subset", "u1"), ("negative", "u1"), ("boxes", "<u4")])
     rows = np.empty(len(order), dtype=record)
-    rows["sha"] = np.frombuffer(digests.tobytes(), dtype="V32")[order]
+    rows["sha"] = words.view("V32").ravel()[order]
     rows["subset"] = members.subsets[order]
     rows["negative"] = members.negatives[order]
     rows["boxes"] = members.boxes[order]
