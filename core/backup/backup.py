@@ -117,8 +117,10 @@ def backup(lab: Lab, dest: str | Path, *, link: bool = False, actor: str | None 
     store files instead of copying them when ``dest`` is on the same
     filesystem. Any thread; reads the catalog through its own connection and
     writes the lab's record of the backup in one short transaction at the end.
-    Closing the generator stops it at its next yield and leaves ``dest`` with
-    the previous complete backup (or none), never a mix that passes for whole.
+    Closing the generator stops it at its next yield. A backup cut short
+    (closed, killed, a full disk) never passes for whole: its catalog does not
+    match backup.json, or a file does not match the manifest, and restore says
+    so; back up again into the same folder to complete it.
     """
     dest = Path(dest)
     previous = _check_dest(lab, dest)
