@@ -146,6 +146,17 @@ def manifest_images(src: Catalog | WriteTransaction, image_ids: Sequence[int]) -
 # -- the loop ----------------------------------------------------------------------------------
 
 
+def plan_class_rows(src: Catalog | WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
+    """A plan's per-class KPI rows (ratio step, targets)."""
+    return dict_rows(src, "SELECT * FROM quota_plan_classes WHERE plan_id = ?", (plan_id,))
+
+
+def setting(src: Catalog | WriteTransaction, key: str, default: Any) -> Any:
+    """One lab setting's value (``default`` when unset), as the transaction sees it."""
+    row = connection_of(src).execute("SELECT value_json FROM lab_settings WHERE key = ?", (key,)).fetchone()
+    return json.loads(row[0]) if row else default
+
+
 def insert_loop_steps(txn: WriteTransaction, rows: Sequence[dict[str, Any]]) -> None:
     now = utc_now()
     txn.executemany("""INSERT INTO loop_steps (run_id, plan_id, class_id, verdict, ratio_from, ratio_to, reason,

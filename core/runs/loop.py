@@ -33,20 +33,17 @@ DEFAULT_CAP = 5
 CAP_SETTING = "ratio_cap"
 
 
-def ratio_cap(lab_or_txn: Any) -> int:
-    catalog = lab_or_txn.catalog if isinstance(lab_or_txn, Lab) else lab_or_txn
-    value = dashboard_store.settings(catalog).get(CAP_SETTING, DEFAULT_CAP)
+def ratio_cap(lab: Lab) -> int:
+    """The highest ratio step the loop proposes (lab setting ``ratio_cap``)."""
+    value = dashboard_store.settings(lab.catalog).get(CAP_SETTING, DEFAULT_CAP)
     return max(1, min(MAX_RATIO_STEP, int(value)))
 
 
 def propose_in(txn: WriteTransaction, run_id: int, plan_id: int) -> list[dict[str, Any]]:
     """Write the run's proposals for the plan's classes (inside the caller's transaction) and return them.
     Earlier runs' proposals on the same plan that nobody accepted are superseded."""
-    from core.catalog.db import connection_of
-
-    kpis = {r["class_id"]: r for r in _plan_class_kpis(txn, plan_id)}
-    settings = dict(connection_of(txn).execute("SELECT key, value_json FROM lab_settings").fetchall())
-    cap = max(1, min(MAX_RATIO_STEP, int(settings.get(CAP_SETTING, DEFAULT_CAP))))
+    kpis = {r["class_id"]: r for r in store.plan_class_rows(txn, plan_id)}
+    cap = max(1, min(MAX_RATIO_STEP, int(store.setting(txn, CAP_SETTING, DEFAULT_CAP))))
     rows = []
     for r in store.results(txn, run_id, "test"):
         kpi = kpis.get(r["class_id"])
@@ -59,12 +56,6 @@ def propose_in(txn: WriteTransaction, run_id: int, plan_id: int) -> list[dict[st
     store.supersede_open_steps(txn, plan_id, run_id)
     store.insert_loop_steps(txn, rows)
     return rows
-
-
-def _plan_class_kpis(txn: WriteTransaction, plan_id: int) -> list[dict[str, Any]]:
-    from core.catalog.db import dict_rows
-
-    return dict_rows(txn, "SELECT * FROM quota_plan_classes WHERE plan_id = ?", (plan_id,))
 
 
 def _pct(x: float | None) -> str:
