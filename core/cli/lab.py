@@ -56,6 +56,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
             set_backup_schedule(lab.catalog, every_hours=args.backup_every_hours, dest=args.backup_dest,
                                 actor=args.user)
         backup = backup_schedule(lab.catalog).describe()
+        from core.runs.loop import ratio_cap, set_ratio_cap
+
+        if args.ratio_cap is not None:
+            set_ratio_cap(lab, args.ratio_cap, args.user)
+        cap = ratio_cap(lab)
+    print(f"ratio cap: {cap}:1 (the loop proposes no ratio step above it)")
     print(f"monthly target: {settings.monthly_target:,} images; working days: "
           f"{','.join(WEEKDAYS[d] for d in settings.working_days)}")
     print(backup)
@@ -119,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p = subparsers.add_parser("settings", parents=[common.lab])
     p.add_argument("--monthly-target", type=int, metavar="IMAGES")
     p.add_argument("--working-days", metavar="mon,tue,...")
+    p.add_argument("--ratio-cap", type=int, metavar="K", help="highest train:test ratio step the loop proposes (1-20)")
     p.add_argument("--backup-every-hours", type=int, metavar="N",
                    help="back the lab up every N hours (0: no scheduled backup); the window runs it when due, "
                         "or run 'xlab backup --if-due' hourly from the system's scheduler")

@@ -39,6 +39,16 @@ def ratio_cap(lab: Lab) -> int:
     return max(1, min(MAX_RATIO_STEP, int(value)))
 
 
+def set_ratio_cap(lab: Lab, cap: int, actor: str | None = None) -> int:
+    """Change the ratio cap (audited). Returns the previous one."""
+    if not 1 <= cap <= MAX_RATIO_STEP:
+        raise RunError(f"the ratio cap must be a whole number from 1 to {MAX_RATIO_STEP}, got {cap}")
+    with lab.catalog.write(actor) as txn:
+        before = dashboard_store.set_setting(txn, CAP_SETTING, cap)
+        txn.audit("set", "lab_setting", CAP_SETTING, before, cap)
+    return DEFAULT_CAP if before is None else int(before)
+
+
 def propose_in(txn: WriteTransaction, run_id: int, plan_id: int) -> list[dict[str, Any]]:
     """Write the run's proposals for the plan's classes (inside the caller's transaction) and return them.
     Earlier runs' proposals on the same plan that nobody accepted are superseded."""
