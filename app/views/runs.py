@@ -12,7 +12,6 @@ is running, its curves are read from the catalog every ``LIVE_MS``, whoever runs
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -32,15 +31,7 @@ from app import tasks
 from app.dialogs import confirm_destructive, show_error
 from app.table_model import Column, RowsModel, make_table
 from app.views.area import AreaView
-from app.views.runs_dialogs import (
-    WARNING_STYLE,
-    CompareRunsDialog,
-    NewRunDialog,
-    pct,
-    probe_summary,
-    training_missing,
-    when,
-)
+from app.views.runs_dialogs import WARNING_STYLE, CompareRunsDialog, NewRunDialog, pct, training_missing, when
 from app.views.runs_panels import (
     ConfusionPanel,
     CurvesPanel,
@@ -48,16 +39,14 @@ from app.views.runs_panels import (
     RecordPanel,
     ResultsPanel,
     WorstImagesPanel,
-    progress_line,
     remove_from_pyqtgraph,
 )
+from app.views.runs_queue import ACTIVE, RunQueuePanel
 from core import colours
 from core.lab import Lab
 
 RELEVANT = ("runs", "run_results", "loop_steps", "dataset_versions", "quota_plans")
 LIVE_MS = 1500
-ACTIVE = ("running", "cancelling")
-FINISHED = ("done", "cancelled", "failed", "interrupted")
 STATE_COLOURS = {"running": (90, 130, 200), "cancelling": (240, 170, 50), "failed": (215, 48, 39),
                  "interrupted": (240, 140, 40)}
 TABS = ("Curves", "Results", "Confusion", "Worst images", "The loop", "Record")
@@ -129,42 +118,24 @@ class RunsView(AreaView):
         self.missing = training_missing(training_modules) if training_modules else training_missing()
         self.runs: list[dict[str, Any]] = []
         self.versions: list[dict[str, Any]] = []
-        self.runner: str | None = None
-        self.probe_info: dict[str, Any] | None = None
         self.record: dict[str, Any] | None = None
         self.kpis: dict[str, dict[str, Any]] = {}
-        self.queue_task: tasks.GeneratorTask | None = None
         self.dialog: NewRunDialog | CompareRunsDialog | None = None
         self.confirmation = None
-        self._stop = threading.Event()
         self._start_pending = False
+        self._closed = False
         self._pending_select: int | None = None  # a run just queued here, selected once listed
         self._loading = False
         self._record_loading = False
         self._record_stale = False
         self._curves_loading = False
         self._built = False
-        self._probing = False
         self._confusion_for: tuple[int, str] | None = None
-        # -- this machine and the queue
-        self.probe_label = QLabel("Asking the GPU probe…" if not self.missing else self.missing)
-        self.probe_label.setWordWrap(True)
-        self.runner_label = QLabel("")
-        self.queued_label = QLabel("")
-        self.queued_label.setStyleSheet("font-weight: bold")
-        self.queue_button = QPushButton("Start queue")
-        self.queue_button.setToolTip("Start the queued runs one at a time, each in a process of its own; Stop asks "
-                                     "the current run to stop at its next step, keeping a checkpoint")
-        self.queue_button.clicked.connect(self._queue_clicked)
-        self.progress = QLabel("")
-        self.progress.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        machine = QHBoxLayout()
-        machine.addWidget(self.probe_label, 1)
-        machine.addWidget(self.runner_label)
-        queue = QHBoxLayout()
-        queue.addWidget(self.queued_label)
-        queue.addWidget(self.queue_button)
-        queue.addWidget(self.progress, 1)
+        self.queue = RunQueuePanel(lab, self.missing)
+        self.queue.probed.connect(self._probed)
+        self.queue.probed.connect(self.probed)
+        self.queue.start_requested.connect(lambda: self.start_queue())
+        self.queue.ended.connect(self._after_queue)
         # -- the runs and what to do with them
         self.new_button = QPushButton("New run…")
         self.new_button.clicked.connect(lambda: self.open_new_run())
@@ -230,8 +201,7 @@ class RunsView(AreaView):
         body.setStretchFactor(1, 3)
         body.setSizes([170, 470])
         layout = QVBoxLayout(self)
-        layout.addLayout(machine)
-        layout.addLayout(queue)
+        layout.addWidget(self.queue)
         layout.addLayout(actions)
         layout.addWidget(body, 1)
         self.timer = QTimer(self)
@@ -256,12 +226,10 @@ class RunsView(AreaView):
         self.curves.reset(self.curves.run_id)
 
     def refresh(self) -> None:
+        if self._closed:
+            return  # the window is closing: the lab may be closed under a read started now
         self._build()
-        if not self._probing and self.probe_info is None and not self.missing:
-            self._probing = True
-            from core.runs.probe import probe
-
-            tasks.call(probe, self._probed, lambda exc: self._probed({"error": f"the GPU probe failed: {exc}"}), self)
+        self.queue.ask_probe()
         if self._loading:
             self._stale = True
             return
@@ -275,13 +243,11 @@ class RunsView(AreaView):
         show_error(self, "Could not read the runs", exc)
         self.loaded.emit()
 
-    def _probed(self, info: dict[str, Any]) -> None:
-        self._probing = False
-        self.probe_info = info
-        text, style = probe_summary(info)
-        self.probe_label.setText(text)
-        self.probe_label.setStyleSheet(style)
-        self.probed.emit(info)
+    @property
+    def probe_info(self) -> dict[str, Any] | None:
+        return self.queue.probe_info
+
+    def _probed(self, _info: dict[str, Any]) -> None:
         if self.record is not None and self.record["state"] in ("queued", *ACTIVE):
             self._read_record()  # now the CPU warning can be worked out
 
@@ -289,10 +255,8 @@ class RunsView(AreaView):
         self._loading = False
         current = self.selected_id()
         self.runs, self.versions = data["runs"], data["versions"]
-        if not self.working:
-            self.runner = data["runner"]
         self.model.set_rows(self.runs)
-        self._show_queue()
+        self.queue.show_runs(self.runs, data["runner"])
         want, self._pending_select = self._pending_select or current, None
         if self.runs:
             # The reset cleared the current row: selecting it again reads its record anew.
@@ -312,25 +276,10 @@ class RunsView(AreaView):
     @property
     def working(self) -> bool:
         """This window works the queue now."""
-        return self.queue_task is not None and self.queue_task.running
+        return self.queue.working
 
     def queued_count(self) -> int:
         return sum(1 for r in self.runs if r["state"] == "queued")
-
-    def _show_queue(self) -> None:
-        n = self.queued_count()
-        active = [r for r in self.runs if r["state"] in ACTIVE]
-        if self.working:
-            self.runner_label.setText("This window works the queue")
-            doing = f"working: run {active[0]['id']}" if active else "working the queue"
-            self.queued_label.setText(f"{doing}, {n} more queued" if n else doing)
-        else:
-            self.runner_label.setText(f"The queue is worked by {self.runner}" if self.runner else
-                                      "Nobody works the queue")
-            self.queued_label.setText(f"{n} run(s) queued" if n else "No run queued")
-            if not active:
-                self.progress.setText("")
-        self.queue_button.setText("Stop" if self.working else "Start queue")
 
     # -- selection --------------------------------------------------------------------------------------
 
@@ -372,7 +321,7 @@ class RunsView(AreaView):
 
     def _read_record(self) -> None:
         run_id = self.selected_id()
-        if run_id is None:
+        if run_id is None or self._closed:
             return
         if self._record_loading:
             self._record_stale = True
@@ -393,6 +342,7 @@ class RunsView(AreaView):
             return
         r = self.record = data["record"]
         self.kpis = data["kpis"]
+        self.queue.know_epochs(r["id"], r["params"].get("epochs"))
         what = (f"<b>Run {r['id']}</b>: {r['kind']} {r['model']} on {r['train'] or '—'} / {r['test']} — "
                 f"<b>{r['state']}</b>" + (f" ({r['message']})" if r["message"] else ""))
         if r["state"] == "queued" and not self.working:
@@ -423,7 +373,7 @@ class RunsView(AreaView):
         from core.runs.records import curves
 
         run_id = self.curves.run_id
-        if run_id is None or self._curves_loading:
+        if run_id is None or self._curves_loading or self._closed:
             return
         self._curves_loading = True
         lab, after = self._lab, self.curves.after_seq
@@ -440,8 +390,8 @@ class RunsView(AreaView):
         self.curves.add(run_id, events)
         record = self.record
         step = self.curves.last_step
-        if record is not None and record["id"] == run_id and record["state"] in ACTIVE and step and not self.working:
-            self.progress.setText(progress_line(run_id, step, record["params"].get("epochs")))
+        if record is not None and record["id"] == run_id and record["state"] in ACTIVE and step:
+            self.queue.show_live(run_id, step, record["params"].get("epochs"))
         self.curves_updated.emit(run_id)
 
     # -- confusion and worst images ---------------------------------------------------------------------
@@ -502,10 +452,6 @@ class RunsView(AreaView):
         self.resume_button.setEnabled(can_train and state in ("interrupted", "cancelled", "failed"))
         self.reproduce_button.setEnabled(can_train and run is not None)
         self.compare_button.setEnabled(len(self.selected_ids()) == 2)
-        busy_elsewhere = self.runner is not None and not self.working
-        self.queue_button.setEnabled(can_train and (self.working or (self.queued_count() > 0 and not busy_elsewhere)))
-        self.queue_button.setToolTip(self.missing or (f"The queue is worked by {self.runner}" if busy_elsewhere else
-                                                      self.queue_button.toolTip().split("\n\n")[0]))
         if self.record is not None:
             self.loop.accept_button.setEnabled(any(s["state"] == "proposed" for s in self.record["loop"]))
 
@@ -614,74 +560,26 @@ class RunsView(AreaView):
 
     # -- the queue ----------------------------------------------------------------------------------------------
 
-    def _queue_clicked(self) -> None:
-        if self.working:
-            self.stop_queue()
-        else:
-            self.start_queue()
-
     def start_queue(self) -> tasks.GeneratorTask | None:
         """Work the queue in the background: each queued run in turn, in a process of its own. Returns the
-        task (None when training is not installed, or it is already worked here or elsewhere)."""
-        from core.runs.queue import work
-
+        task; None when training is not installed, the queue is worked here already, or the start waits
+        for the list being read (which may probe the queue's lock: the start follows it)."""
         if self.missing or self.working:
             return None
         if self._loading:
-            self._start_pending = True  # after the read in flight, which may probe the queue's lock
+            self._start_pending = True
             return None
-        self._stop.clear()
-        lab, stop = self._lab, self._stop
-        task = tasks.GeneratorTask(lambda: work(lab, cancelled=stop.is_set), self)
-        task.progressed.connect(self._queue_progress)
-        task.finished.connect(lambda _r: self._queue_over("finished" if not stop.is_set() else "stopped"))
-        task.failed.connect(self._queue_failed)
-        self.queue_task = task.start()
-        self.runner = None
-        self.progress.setText("Starting the queue…")
-        self._show_queue()
+        task = self.queue.start()
         self._update_buttons()
         return task
 
     def stop_queue(self) -> None:
-        """Ask the running run to stop at its next step (it keeps a checkpoint and can be resumed); the queue
-        stops after it."""
-        if self.working:
-            self._stop.set()
-            self.queue_button.setEnabled(False)
-            self.progress.setText("Stopping: the run finishes its step and keeps a checkpoint…")
-
-    def _queue_progress(self, p) -> None:  # noqa: ANN001 - core.runs.queue.RunProgress
-        if p.event is not None and p.event["event"] == "step":
-            run = self.record if self.record is not None and self.record["id"] == p.run_id else None
-            self.progress.setText(progress_line(p.run_id, p.event, run["params"].get("epochs") if run else None))
-        elif p.message:
-            self.progress.setText(f"Run {p.run_id}: {p.message}" if p.run_id else p.message)
-        elif p.state in FINISHED:
-            self.progress.setText(f"Run {p.run_id}: {p.state}")
-
-    def _queue_over(self, how: str) -> None:
-        self.progress.setText("The queue is stopped: the run was cancelled at its next step; Resume goes on from its "
-                              "last checkpoint" if how == "stopped" else "Queue done: no run left to start")
-        self._after_queue(how)
-
-    def _queue_failed(self, exc: BaseException) -> None:
-        from core.errors import RunnerBusyError
-
-        if isinstance(exc, RunnerBusyError):
-            self.runner = exc.owner
-            self.progress.setText(str(exc))
-            self._after_queue("busy")
-            return
-        self.progress.setText(f"The queue stopped: {exc}")
-        show_error(self, "Run queue", exc)
-        self._after_queue("failed")
+        """Ask the running run to stop at its next step, keeping a checkpoint; the queue stops after it."""
+        self.queue.stop()
 
     def _after_queue(self, how: str) -> None:
-        self.queue_task = None
         self._stale = True
         self.refresh()
-        self._show_queue()
         self._update_buttons()
         self.queue_ended.emit(how)
 
@@ -690,10 +588,8 @@ class RunsView(AreaView):
         the next window resumes it); this waits for it, at most the queue's grace period."""
         from core.runs.queue import CANCEL_GRACE_S
 
+        self._closed = True
         self.timer.stop()
-        task = self.queue_task
-        if task is not None and task.running:
-            self._stop.set()
-            task.wait(int((CANCEL_GRACE_S + 15) * 1000))
+        self.queue.shutdown(int((CANCEL_GRACE_S + 15) * 1000))
         if self._built:
             remove_from_pyqtgraph(self)

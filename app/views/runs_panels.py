@@ -403,9 +403,11 @@ class ConfusionPanel(QWidget):
 # -- worst images ---------------------------------------------------------------------------------------------
 
 
+WHY = {"missed": "missed: no detection of the class over its box scored τ or more",
+       "false alarm": "false alarm: a clean bag alarmed on at τ or more"}
 WORST_COLUMNS = [
     Column("image_id", "Image", lambda v: f"#{v}"),
-    Column("kind", "Why", stretch=True),
+    Column("kind", "Why", lambda v: WHY.get(v, v), stretch=True),
     Column("score", "Best score", lambda v: f"{v:.3f}",
            tooltip="Missed: the best score of a detection overlapping the box; false alarm: the top score"),
     Column("threshold", "τ", lambda v: f"{v:.3f}"),

@@ -88,8 +88,8 @@ def test_without_training_the_run_buttons_are_off_and_say_why(qtbot, lab):
     with qtbot.waitSignal(area.loaded, timeout=20_000):
         area.resize(1200, 700)
         area.show()
-    assert INSTALL_HINT in area.probe_label.text()
-    for button in (area.new_button, area.resume_button, area.reproduce_button, area.queue_button):
+    assert INSTALL_HINT in area.queue.probe_label.text()
+    for button in (area.new_button, area.resume_button, area.reproduce_button, area.queue.button):
         assert not button.isEnabled()
         assert INSTALL_HINT in button.toolTip(), button.text()
     assert area.open_new_run() is None and area.start_queue() is None and not area.working
@@ -111,12 +111,12 @@ def test_the_table_lists_the_runs_and_the_probe_says_where_they_go(qtbot, lab, s
         assert [r["id"] for r in area.model.rows] == [r["id"] for r in listed] == [2, 1]
         assert [r["state"] for r in area.model.rows] == ["queued", "done"]
         # Queued runs wait for Start queue: nothing starts when the window opens.
-        assert area.queued_label.text() == "1 run(s) queued" and area.queue_button.isEnabled()
-        assert area.queue_button.text() == "Start queue" and not area.working
-        assert area.runner_label.text() == "Nobody works the queue"
+        assert area.queue.queued_label.text() == "1 run(s) queued" and area.queue.button.isEnabled()
+        assert area.queue.button.text() == "Start queue" and not area.working
+        assert area.queue.runner_label.text() == "Nobody works the queue"
         qtbot.waitUntil(lambda: area.probe_info is not None, timeout=150_000)
         info = probe()
-        text = area.probe_label.text()
+        text = area.queue.probe_label.text()
         if info["devices"]:
             assert info["devices"][0]["name"] in text and "driver" in text
         else:
@@ -277,7 +277,7 @@ def test_the_new_run_dialog_queues_the_run_it_shows(qtbot, lab, settings):
         assert record["params"]["epochs"] == 2 and record["params"]["image_size"] == 96
         assert record["train"] == "demo-train@1" and record["test"] == "demo-test@1"
         qtbot.waitUntil(lambda: area.selected_id() == run_id and state_of(area, run_id) == "queued", timeout=20_000)
-        assert not area.working and area.queued_label.text() == "1 run(s) queued"
+        assert not area.working and area.queue.queued_label.text() == "1 run(s) queued"
     finally:
         window.close()
 
@@ -304,24 +304,24 @@ def test_the_queue_works_in_the_background_with_live_curves_stop_and_resume(qtbo
     beat.timeout.connect(tick)
     try:
         select(qtbot, area, run["id"])
-        assert state_of(area, run["id"]) == "queued" and area.queue_button.text() == "Start queue"
+        assert state_of(area, run["id"]) == "queued" and area.queue.button.text() == "Start queue"
         beat.start(50)
-        area.queue_button.click()
-        assert area.working and area.queue_button.text() == "Stop"
+        area.queue.button.click()
+        assert area.working and area.queue.button.text() == "Stop"
         # Live: the curves fill from the catalog while the run trains.
         qtbot.waitUntil(lambda: len(area.curves.steps) >= 1, timeout=RUN_S * 1000)
         assert area.record["state"] == "running" and area.timer.isActive()
-        qtbot.waitUntil(lambda: area.progress.text().startswith(f"Run {run['id']}: epoch"), timeout=30_000)
-        assert "images/s" in area.progress.text() and "left" in area.progress.text()
+        qtbot.waitUntil(lambda: area.queue.progress.text().startswith(f"Run {run['id']}: epoch"), timeout=30_000)
+        assert "images/s" in area.queue.progress.text() and "left" in area.queue.progress.text()
         with qtbot.waitSignal(area.queue_ended, timeout=RUN_S * 1000) as ended:
-            area.queue_button.click()  # Stop
+            area.queue.button.click()  # Stop
         assert ended.args == ["stopped"]
         qtbot.waitUntil(lambda: state_of(area, run["id"]) == "cancelled", timeout=20_000)
         select(qtbot, area, run["id"])
         assert area.resume_button.isEnabled() and not area.cancel_button.isEnabled()
         with qtbot.waitSignal(area.action_done, timeout=20_000):
             area.resume_button.click()
-        qtbot.waitUntil(lambda: state_of(area, run["id"]) == "queued" and area.queue_button.isEnabled(),
+        qtbot.waitUntil(lambda: state_of(area, run["id"]) == "queued" and area.queue.button.isEnabled(),
                         timeout=20_000)
         with qtbot.waitSignal(area.queue_ended, timeout=RUN_S * 1000) as ended:
             area.start_queue()
@@ -330,12 +330,27 @@ def test_the_queue_works_in_the_background_with_live_curves_stop_and_resume(qtbo
                         and area.record["state"] == "done" and bool(area.results.rows), timeout=30_000)
         qtbot.waitUntil(lambda: len(area.curves.epochs) == 2, timeout=20_000)
         assert records.show(lab, run["id"])["attempts"] == 2
-        assert not area.timer.isActive() and area.queued_label.text() == "No run queued"
+        assert not area.timer.isActive() and area.queue.queued_label.text() == "No run queued"
     finally:
         beat.stop()
         window.close()
     # The window took its turn at least every second throughout (the run is another process).
     assert gaps and max(gaps) < 1.0, f"the window was held for {max(gaps):.2f} s"
+
+
+def test_closing_the_window_stops_the_run_at_its_next_step_resumable(qtbot, lab, settings):
+    run = records.create_run(lab, RunRequest("train", "retinanet_tiny", train="demo-train@1",
+                                             params={**TINY, "batch_size": 1}))
+    window, area = open_runs(qtbot, lab, settings)
+    select(qtbot, area, run["id"])
+    task = area.start_queue()
+    qtbot.waitUntil(lambda: len(area.curves.steps) >= 1, timeout=RUN_S * 1000)
+    window.close()
+    assert not task.running
+    record = records.show(lab, run["id"])
+    assert record["state"] == "cancelled" and "resume" in record["message"]
+    assert queue.runner(lab) is None
+    assert records.resume(lab, run["id"])["state"] == "queued"  # its checkpoint is there
 
 
 # -- fit ---------------------------------------------------------------------------------------------------------
