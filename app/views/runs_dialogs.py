@@ -245,7 +245,8 @@ class NewRunDialog(QDialog):
         return dialog
 
     def request(self):  # -> core.runs.records.RunRequest
-        """The run asked for (raises XLabError on a seed that is not a whole number)."""
+        """The run asked for (raises XLabError on a seed that is not a whole number, or an evaluation
+        that names no test set or no model)."""
         from core.runs.records import RunRequest
 
         seed_text = self.seed.text().strip()
@@ -257,6 +258,10 @@ class NewRunDialog(QDialog):
         if seed_text:
             params["seed"] = int(seed_text)
         weights = self.weights.text().strip() or None
+        if self.kind == "eval" and not self.train.currentData() and not self.test.currentData():
+            raise XLabError("an evaluation needs a test set: choose one, or a train set whose own test set is used")
+        if self.kind == "eval" and self.source_run.currentData() is None and not weights:
+            raise XLabError("choose the model to evaluate: a finished run's, or a weights file")
         return RunRequest(self.kind, self.model.currentData(), train=self.train.currentData(),
                           test=self.test.currentData(), params=params,
                           weights=str(Path(weights).expanduser()) if weights else None,

@@ -278,6 +278,23 @@ def test_the_new_run_dialog_queues_the_run_it_shows(qtbot, lab, settings):
         assert record["train"] == "demo-train@1" and record["test"] == "demo-test@1"
         qtbot.waitUntil(lambda: area.selected_id() == run_id and state_of(area, run_id) == "queued", timeout=20_000)
         assert not area.working and area.queue.queued_label.text() == "1 run(s) queued"
+        # An evaluation of run 1's model on the test set.
+        dialog = area.open_new_run()
+        dialog.eval_kind.setChecked(True)
+        dialog.train.setCurrentIndex(dialog.train.findData(None))
+        with pytest.raises(XLabError, match="needs a test set"):
+            dialog.request()
+        dialog.test.setCurrentIndex(dialog.test.findData("demo-test@1"))
+        with pytest.raises(XLabError, match="model to evaluate"):
+            dialog.request()
+        dialog.source_run.setCurrentIndex(dialog.source_run.findData(1))
+        dialog.start_now.setChecked(False)
+        with qtbot.waitSignal(area.action_done, timeout=30_000) as done:
+            dialog.queue_button.click()
+        evaluation = records.show(lab, int(done.args[0].split()[1]))
+        assert evaluation["kind"] == "eval" and evaluation["source_run"] == 1 and evaluation["test"] == "demo-test@1"
+        assert evaluation["weights_sha256"] == records.show(lab, 1)["model_sha256"]
+        qtbot.waitUntil(lambda: area.queue.queued_label.text() == "2 run(s) queued", timeout=20_000)
     finally:
         window.close()
 
