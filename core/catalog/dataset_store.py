@@ -60,6 +60,7 @@ _CELL_KEY_SQL = ", ".join(CELL_KEY)
 SIZE_BUCKETS = ("<16", "16-32", "32-64", "64-128", "128-256", "256-512", "512-1024", ">=1024")
 # The areas (square pixels) where buckets 1 to 7 start; bucket 0 is below 256.
 _SIZE_EDGES = (256, 1024, 4096, 16384, 65536, 262144, 1048576)
+_AREA_BITS = 21  # holds an area up to the last edge
 
 
 # -- versions -----------------------------------------------------------------------
@@ -188,8 +189,11 @@ def _distinct(values: Any) -> Any:
     """The distinct values, ascending (np.unique without counts hashes, which is slow on millions of ids)."""
     import numpy as np
 
-    out = np.sort(np.asarray(values, dtype=np.int64))
-    return out[np.concatenate(([True], out[1:] != out[:-1]))] if len(out) else out
+    values = np.asarray(values, dtype=np.int64)
+    if len(values) < 2 or (values[1:] > values[:-1]).all():  # a primary key read in order
+        return values
+    out = np.sort(values)
+    return out[np.concatenate(([True], out[1:] != out[:-1]))]
 
 
 def _lookup(keys: Any, values: Any, query: Any, default: int) -> tuple[Any, Any]:
@@ -361,9 +365,9 @@ def shared_objects(txn: WriteTransaction, images: SplitImages, picked: Any, othe
     txn.execute("CREATE TEMP TABLE IF NOT EXISTS ds_other (image_id INTEGER PRIMARY KEY)")
     txn.execute("DELETE FROM temp.ds_pick")
     txn.execute("DELETE FROM temp.ds_other")
-    txn.execute("INSERT INTO temp.ds_pick SELECT value FROM json_each(?)", (_json_ids(images.image_ids[picked]),))
+    _insert_ids(txn, "INSERT INTO temp.ds_pick SELECT value FROM json_each(?)", images.image_ids[picked])
     if other is not None:
-        txn.execute("INSERT INTO temp.ds_other SELECT value FROM json_each(?)", (_json_ids(other.image_ids),))
+        _insert_ids(txn, "INSERT INTO temp.ds_other SELECT value FROM json_each(?)", other.image_ids)
     where_other = "o.split = ? OR o.id IN (SELECT image_id FROM temp.ds_other)"
     rows = []
     for kind, column, table in (("item", "item_id", "threat_items"), ("bag", "bag_id", "bags")):
@@ -384,6 +388,13 @@ def shared_objects(txn: WriteTransaction, images: SplitImages, picked: Any, othe
 def _json_ids(ids: Any) -> str:
     """Image ids as a JSON array, for ``json_each``: a million ids go in as one parameter."""
     return json.dumps(ids.tolist(), separators=(",", ":"))
+
+
+def _insert_ids(txn: WriteTransaction, sql: str, ids: Any, *params: Any) -> None:
+    """Run ``INSERT ... json_each(?)`` statement ``sql`` over ``ids`` (after ``params``), a part at a
+    time, so that no parameter nears SQLite's limit on a value's length."""
+    for first in range(0, len(ids), PART_IMAGES):
+        txn.execute(sql, (*params, _json_ids(ids[first:first + PART_IMAGES])))
 
 
 # -- membership ----------------------------------------------------------------------------
@@ -468,10 +479,12 @@ def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, sub
     # and keeps its own; a small one looks its images' boxes up.
     labelled = txn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
     live = "a.deleted = 0 AND a.qa_state != 'rejected'"
-    # Class and area in one column (fewer values to print and parse); the area is cut to whole
-    # pixels, which keeps its size bucket, as the buckets' edges are whole numbers.
-    columns = ("a.image_id", "a.revision_id",
-               "(IFNULL(a.class_id, 0) << 32) + MAX(0, MIN(CAST((a.x1 - a.x0) * (a.y1 - a.y0) AS INTEGER), 4294967295))")
+    # Class and area in one column (fewer values to print and parse): the area (positive, as
+    # x1 > x0 and y1 > y0) cut to whole pixels and capped at the last bucket's edge keeps its
+    # size bucket, as the edges are whole numbers.
+    area = "((a.x1 - a.x0) * (a.y1 - a.y0))"
+    columns = ("a.image_id", "a.revision_id", f"(IFNULL(a.class_id, 0) << {_AREA_BITS}) + "
+               f"CASE WHEN {area} < {_SIZE_EDGES[-1]} THEN CAST({area} AS INTEGER) ELSE {_SIZE_EDGES[-1]} END")
     if len(ids) * 4 >= labelled:
         owners, revisions, kinds = _int_columns(txn.conn, f"FROM annotations a NOT INDEXED WHERE {live}", columns)
     else:
@@ -485,7 +498,7 @@ def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, sub
                       np.maximum(images.item_ids[picked], 0), images.bag_ids[picked], images.negatives[picked],
                       np.bincount(owners, minlength=len(ids)).astype(np.int32), revisions,
                       [images.cell_keys[c] for c in used.tolist()])
-    return members, kinds >> 32, np.searchsorted(_SIZE_EDGES, kinds & 0xFFFFFFFF, side="right")
+    return members, kinds >> _AREA_BITS, np.searchsorted(_SIZE_EDGES, kinds & ((1 << _AREA_BITS) - 1), side="right")
 
 
 def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> int:
@@ -505,8 +518,8 @@ def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> 
                     (version_id, part, last - first, int(members.image_ids[first]),
                      int(members.image_ids[last - 1]), *arrays,
                      members.revisions[begin:end].astype("<i8").tobytes()))
-    txn.execute("INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT value, ? FROM json_each(?)",
-                (version_id, _json_ids(members.image_ids)))
+    _insert_ids(txn, "INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT value, ? FROM json_each(?)",
+                members.image_ids, version_id)
     return len(members)
 
 

@@ -384,7 +384,7 @@ def _content_hash(members: store.Members, digests: Any) -> str:
 
     words = np.ascontiguousarray(digests, dtype=np.uint8).view(">u8").reshape(-1, 4).astype("<u8")
     # Hashes are unique, so their first words almost always order them; ties fall back to all four.
-    order = np.argsort(words[:, 0], kind="stable")
+    order = np.argsort(words[:, 0])
     first = words[order, 0]
     if len(first) > 1 and (first[1:] == first[:-1]).any():
         order = np.lexsort(words.T[::-1])

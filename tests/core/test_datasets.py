@@ -193,6 +193,16 @@ def test_a_physical_object_in_both_splits_is_refused_with_the_list(lab):
     assert versions.list_versions(lab.catalog) == []  # nothing frozen
 
 
+def test_an_image_taken_out_of_the_splits_does_not_make_its_objects_shared(lab):
+    # Its item and bag are the test set's; no image of the train split uses them.
+    test_ids = sorted(_eligible(lab, "test"))
+    with lab.catalog.write() as txn:
+        update_image(txn, test_ids[0], {"split": None})
+    report = versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    assert report.images == len(test_ids) - 1
+    assert set(versions.member_ids(lab.catalog, "test-set")) == set(test_ids[1:])
+
+
 def test_near_duplicates_across_splits_are_reported_and_can_be_left_out(lab):
     test_id = min(_eligible(lab, "test"))
     train_id = min(_eligible(lab, "train"))
@@ -276,6 +286,26 @@ def test_distribution_equals_a_recount(lab):
         assert Counter({(r["subset"], r["negative"], r["boxes"]): r["images"] for r in dist.boxes_per_image}) == per_image
         assert Counter({(s["class_name"], s["subset"], s["size"]): s["boxes"] for s in dist.box_sizes}) == sizes
         assert sum(c["images"] for c in dist.cells) == sum(dist.subsets.values()) == versions.resolve(lab.catalog, ref)["images"]
+
+
+def test_box_sizes_fall_in_their_buckets_at_the_edges(lab):
+    """Boxes just under and at each size edge (16, 32, ... 1024 px as the side of a square), and far above."""
+    image_id = min(_eligible(lab, "test"))
+    with lab.catalog.write() as txn:
+        txn.execute("UPDATE images SET width = 8192, height = 8192 WHERE id = ?", (image_id,))
+    for edge in (16, 32, 64, 128, 256, 512, 1024):
+        for side in (edge - 0.01, edge):
+            add_box(lab.catalog, image_id, "class_000", 0, 0, side, side)
+    add_box(lab.catalog, image_id, "class_001", 0, 0, 8000, 8000)
+    with lab.catalog.write() as txn:  # the label checks flag such boxes; a reviewer accepted them
+        label_store.close_flags(txn, [f["id"] for f in label_store.flags_of(txn, [image_id])], "dismissed")
+    versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    assert image_id in versions.member_ids(lab.catalog, "test-set")
+    _per_class, _per_image, sizes = _recounted_distribution(lab, "test-set")
+    dist = distribution(lab.catalog, "test-set")
+    assert Counter({(s["class_name"], s["subset"], s["size"]): s["boxes"] for s in dist.box_sizes}) == sizes
+    assert all(sizes[("class_000", "test", size)] for size in dataset_store.SIZE_BUCKETS)
+    assert sizes[("class_001", "test", ">=1024")] == 1
 
 
 edits = st.lists(st.tuples(st.sampled_from(["delete_box", "add_box", "unusable", "flag", "negative"]),
