@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -104,6 +105,7 @@ class NewRunDialog(QDialog):
         self._probe = probe or {}
         self._busy = False
         self.setWindowTitle("New run")
+        self.setMinimumWidth(760)  # the model's description on one or two lines, never clipped
         self.train_kind = QRadioButton("Train a detector on a frozen train set, then evaluate it on its test set")
         self.eval_kind = QRadioButton("Evaluate a model (a finished run's, or a weights file) on a frozen test set")
         self.train_kind.setChecked(True)
@@ -117,6 +119,7 @@ class NewRunDialog(QDialog):
         self.model_note = QLabel("")
         self.model_note.setWordWrap(True)
         self.model_note.setStyleSheet("color: #555")
+        self.model_note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.train = QComboBox()
         self.test = QComboBox()
         self.test.addItem("the train set's own test set", None)
