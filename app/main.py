@@ -112,4 +112,7 @@ def open_window(opened, simulate: bool = False, rate: float = 12.0):
     elif simulate:
         window.start_simulation(rate)
         window.start_ingest()
+        # The demo's queued run (xlab demo queues one when training is installed) starts
+        # in the background, so a new user sees its curves and verdicts in Runs.
+        window.runs.start_queue()
     return window
