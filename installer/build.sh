@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Build the offline bundle into dist/xlab/ and smoke-test it without network.
-#   bash installer/build.sh
+#   bash installer/build.sh              # dist/xlab/ (no torch)
+#   bash installer/build.sh --trainer    # dist/xlab-trainer/ (torch, torchvision: the run process)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--trainer" ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q -e '.[train]' 'pyinstaller>=6'
+    .venv/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller-trainer installer/trainer.spec
+    NONET=""
+    if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then NONET="unshare -n"; fi
+    # The probe must answer from the bundle alone, with no network.
+    $NONET dist/xlab-trainer/xlab-trainer --probe
+    echo "trainer bundle ready: dist/xlab-trainer ($(du -sh dist/xlab-trainer | cut -f1)); install it beside dist/xlab"
+    exit 0
+fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e . 'pyinstaller>=6'
 .venv/bin/pyinstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller installer/xlab.spec

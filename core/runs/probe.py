@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from functools import lru_cache
@@ -18,12 +19,20 @@ def probe() -> dict[str, Any]:
     memory, capability), CPU threads, or ``error`` saying how to enable training. Cached per process."""
     import importlib.util
 
-    if importlib.util.find_spec("torch") is None:
+    from core.errors import RunError
+    from core.runs.queue import TRAINER_ENV, trainer_command
+
+    bundled = bool(os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False))
+    try:
+        command = trainer_command(probe=True)
+    except RunError as exc:
+        return {"torch": None, "torchvision": None, "cuda_available": False, "devices": [], "error": str(exc)}
+    if not bundled and importlib.util.find_spec("torch") is None:
         return {"torch": None, "torchvision": None, "cuda_available": False, "devices": [],
                 "error": "training is not installed here (PyTorch is left out of the base install): "
                          "pip install -e '.[train]', or install the XLab trainer bundle"}
     try:
-        done = subprocess.run([sys.executable, "-m", "core.training.probe"], capture_output=True, text=True,
+        done = subprocess.run(command, capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, cwd=str(Path(__file__).resolve().parents[2]))
     except subprocess.TimeoutExpired:
         return {"devices": [], "cuda_available": False, "error": f"the GPU probe did not answer in {PROBE_TIMEOUT_S} s"}

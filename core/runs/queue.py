@@ -111,6 +111,25 @@ def _end_with_parent() -> None:
             pass
 
 
+TRAINER_ENV = "XLAB_TRAINER"
+
+
+def trainer_command(*args: str, probe: bool = False) -> list[str]:
+    """How to start the run process (or, with ``probe``, the GPU probe): in a source install this
+    Python's ``-m core.training``; in the offline bundle, the trainer bundle's ``xlab-trainer``
+    (``$XLAB_TRAINER``, else installed beside the ``xlab`` bundle). Raises RunError naming where it
+    was looked for when the bundle has no trainer."""
+    explicit = os.environ.get(TRAINER_ENV)
+    if explicit or getattr(sys, "frozen", False):
+        exe = Path(explicit) if explicit else Path(sys.executable).resolve().parent.parent / "xlab-trainer" / (
+            "xlab-trainer.exe" if os.name == "nt" else "xlab-trainer")
+        if not exe.is_file():
+            raise RunError(f"training is not installed with this XLab: the trainer bundle ({exe}) is missing; "
+                           f"install xlab-trainer beside xlab, or set {TRAINER_ENV} to its executable")
+        return [str(exe), "--probe"] if probe else [str(exe), *args]
+    return [sys.executable, "-m", "core.training.probe"] if probe else [sys.executable, "-m", "core.training", *args]
+
+
 def _start(lab: Lab, run: dict[str, Any]) -> subprocess.Popen:
     folder = run_dir(lab, run)
     spec_path = folder / "spec.json"
@@ -118,7 +137,7 @@ def _start(lab: Lab, run: dict[str, Any]) -> subprocess.Popen:
     log = (folder / "process.log").open("ab")
     try:
         # Its own session: Ctrl-C in the terminal reaches the queue, which asks for a clean stop.
-        return subprocess.Popen([sys.executable, "-m", "core.training", str(spec_path)], stdin=subprocess.DEVNULL,
+        return subprocess.Popen(trainer_command(str(spec_path)), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=log, cwd=str(Path(__file__).resolve().parents[2]),
                                 start_new_session=True,
                                 preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
@@ -306,6 +325,9 @@ def require_torch() -> None:
     """Raise a clear :class:`RunError` when the training extra is not installed (without importing torch)."""
     import importlib.util
 
+    if os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False):
+        trainer_command()  # the trainer bundle carries torch: it only has to be there
+        return
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
         raise RunError("training needs PyTorch, which this installation leaves out: "
                        "pip install -e '.[train]' (or the XLab trainer bundle)")

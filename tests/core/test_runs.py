@@ -209,3 +209,20 @@ def test_the_cli_queues_lists_and_shows_runs(lab):
     assert json.loads(shown.stdout)["state"] == "cancelled"
     bad = subprocess.run([*base, "run", "resume", "77"], env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "no run 77" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_bundle_runs_its_trainer_executable(lab, tmp_path, monkeypatch):
+    """The offline bundle has no ``python -m``: runs start the trainer bundle's executable, found by
+    $XLAB_TRAINER (or beside the xlab bundle). Here a real executable stands in as that bundle."""
+    trainer = tmp_path / "xlab-trainer"
+    trainer.write_text(f"#!/bin/sh\nexec {sys.executable} -m core.training \"$@\"\n")
+    trainer.chmod(0o755)
+    monkeypatch.setenv("XLAB_TRAINER", str(trainer))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    assert queue.trainer_command("spec.json") == [str(trainer), "spec.json"]
+    run = records.create_run(lab, RunRequest("train", "retinanet_tiny", train="demo-train@1",
+                                             params={**FAST, "image_size": 64}), "tester")
+    assert _work(lab, only=run["id"])[-1].state == "done"
+    monkeypatch.setenv("XLAB_TRAINER", str(tmp_path / "missing"))
+    with pytest.raises(RunError, match="trainer bundle .* is missing"):
+        queue.require_torch()
