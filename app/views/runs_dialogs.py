@@ -56,8 +56,21 @@ def when(value: Any) -> str:
 
 
 def training_missing(modules: tuple[str, ...] = TRAINING_MODULES) -> str | None:
-    """Why runs cannot start here (a module of ``modules`` is not installed), or None. Asks the import
-    system where the modules are without importing them, so the window never loads torch."""
+    """Why runs cannot start here, or None. From source: a module of ``modules`` is not installed (asked
+    of the import system without importing it, so the window never loads torch). In the offline bundle
+    (or with ``$XLAB_TRAINER``), torch is in the trainer bundle: core's check says whether it is there."""
+    import os
+    import sys
+
+    from core.errors import RunError
+    from core.runs.queue import TRAINER_ENV, require_torch
+
+    if os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False):
+        try:
+            require_torch()
+        except RunError as exc:
+            return f"Training is not installed: {exc}. Runs can still be listed, compared and read."
+        return None
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     return f"{TRAINING_MISSING} Missing: {', '.join(missing)}." if missing else None
 

@@ -75,11 +75,19 @@ def show_tab(area: RunsView, title: str) -> None:
 # -- without training --------------------------------------------------------------------------------------
 
 
-def test_the_missing_training_message_names_the_module_and_the_install_command():
+def test_the_missing_training_message_names_the_module_and_the_install_command(monkeypatch, tmp_path):
+    import sys
+
     assert training_missing() is None  # this machine has the [train] extra
     assert training_missing(("json",)) is None
     message = training_missing(("json", MISSING))
     assert INSTALL_HINT in message and MISSING in message and "json" not in message.split("Missing:")[1]
+    # With a trainer bundle, the bundle is what has to be there (torch is in it, not in XLab).
+    monkeypatch.setenv(queue.TRAINER_ENV, str(tmp_path / "xlab-trainer"))
+    message = training_missing()
+    assert "trainer bundle" in message and str(tmp_path / "xlab-trainer") in message
+    monkeypatch.setenv(queue.TRAINER_ENV, sys.executable)
+    assert training_missing(("json", MISSING)) is None
 
 
 def test_without_training_the_run_buttons_are_off_and_say_why(qtbot, lab):
