@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 TERMINAL = ("done", "cancelled", "error")
 EVENTS_FILE = "events.jsonl"
@@ -31,13 +32,20 @@ def _finite(value: Any) -> Any:
 
 
 class EventLog:
-    """Appends events to ``out_dir/events.jsonl`` (each line flushed as written) and echoes them to
-    ``echo`` (stdout). One writer: the run process's main thread."""
+    """Appends events to ``out_dir/events.jsonl`` (each line flushed as written) and, with ``echo``,
+    prints them to stdout. One writer: the run process's main thread."""
 
-    def __init__(self, out_dir: str | Path, echo: TextIO | None = sys.stdout):
+    def __init__(self, out_dir: str | Path, echo: bool = True):
         self.path = Path(out_dir) / EVENTS_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
+        # A process killed mid-line left a torn last line: end it, so it stays one bad line that
+        # readers skip instead of swallowing this process's first event.
+        if self._file.tell() > 0:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    self._file.write("\n")
         self._echo = echo
         self.terminal: str | None = None
 
@@ -46,12 +54,12 @@ class EventLog:
         line = json.dumps(record, allow_nan=False)
         self._file.write(line + "\n")
         self._file.flush()
-        if self._echo is not None:
+        if self._echo:
             try:
-                self._echo.write(line + "\n")
-                self._echo.flush()
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
             except (OSError, ValueError):  # a closed or broken stdout must not stop the run
-                self._echo = None
+                self._echo = False
         if event in TERMINAL:
             self.terminal = event
         return record

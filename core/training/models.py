@@ -75,7 +75,7 @@ def _transform(image_size: int):  # noqa: ANN202
 
 def _tiny_retinanet(num_classes: int, options: dict[str, Any]):  # noqa: ANN202
     """A RetinaNet small enough for a CPU: five stride-2 stages of 16-128 channels (C3-C5 at strides
-    8-32), a 64-channel FPN with a P6, anchors 16-181 px (two scales, three aspect ratios per level),
+    8-32), a 32-channel FPN with a P6, anchors 16-181 px (two scales, three aspect ratios per level),
     and a head of two GroupNorm conv layers per subnet (four without norm learn far slower from
     scratch on a few hundred images; measured on the tests' simulated scans)."""
     from collections import OrderedDict
@@ -96,7 +96,7 @@ def _tiny_retinanet(num_classes: int, options: dict[str, Any]):  # noqa: ANN202
         return nn.Sequential(*layers)
 
     widths = (16, 32, 64, 96, 128)
-    channels = 64
+    channels = 32
 
     class TinyBackbone(nn.Module):
         def __init__(self):

@@ -55,14 +55,19 @@ def probe() -> dict[str, Any]:
     question, not the GUI's)."""
     info: dict[str, Any] = {"torch": None, "torchvision": None, "cuda_available": False, "cuda": None,
                             "driver": None, "devices": [], "cpu_threads": os.cpu_count(), "error": None}
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         import torch
-        import torchvision
     except ImportError:
         info["error"] = "torch is not installed: pip install -e '.[train]'"
         return info
-    info.update(torch=torch.__version__, torchvision=torchvision.__version__, cuda=torch.version.cuda,
-                cpu_threads=torch.get_num_threads())
+    try:
+        # Its version from the package's metadata: importing torchvision takes seconds.
+        info["torchvision"] = version("torchvision")
+    except PackageNotFoundError:
+        info["error"] = "torchvision is not installed: pip install -e '.[train]'"
+    info.update(torch=torch.__version__, cuda=torch.version.cuda, cpu_threads=torch.get_num_threads())
     try:
         available = torch.cuda.is_available()
         count = torch.cuda.device_count() if available else 0

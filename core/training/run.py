@@ -90,10 +90,13 @@ class Run:
     """The run a spec describes; :meth:`execute` does it and returns its terminal event's kind."""
 
     def __init__(self, spec: Spec, log: EventLog, stop: StopWatch):
+        self.spec, self.log, self.stop = spec, log, stop
+        # The manifests first: a bad row is refused before seconds go into loading torch.
+        self.rows = {split: read_manifest(path, len(spec.classes)) if path else []
+                     for split, path in spec.manifests.items()}
         import torch
 
         self.torch = torch
-        self.spec, self.log, self.stop = spec, log, stop
         self.params = dict(spec.params)
         if self.params["seed"] is None:
             self.params["seed"] = random.SystemRandom().randrange(2 ** 31)
@@ -102,8 +105,6 @@ class Run:
             torch.set_num_threads(self.params["threads"])
         self.checkpoint_path = spec.out_dir / "checkpoints" / "last.pt"
         self.warned: set[str] = set()
-        self.rows = {split: read_manifest(path, len(spec.classes)) if path else []
-                     for split, path in spec.manifests.items()}
         self.device = self._device()
         self.amp = bool(self.params["amp"]) and self.device.type == "cuda"
         self.pin = self.device.type == "cuda"
@@ -264,7 +265,7 @@ class Run:
                             torch.nn.utils.clip_grad_norm_(params, p["clip_grad"])
                         scaler.step(optimizer)
                         scaler.update()
-                        state["loss_sum"] += float(loss)
+                        state["loss_sum"] += float(loss.detach())
                         state["loss_steps"] += 1
                     else:
                         bad_steps += 1
@@ -275,6 +276,7 @@ class Run:
                     n = len(images)
                     epoch_images += n
                     window_images += n
+                lr = optimizer.param_groups[0]["lr"]
                 scheduler.step()
                 state["position"] += len(batch["indexes"]) + len(batch["skipped"])
                 state["step"] += 1
@@ -284,8 +286,8 @@ class Run:
                 if batch["images"] and (now - last_event >= STEP_EVENT_EVERY_S or state["step_in_epoch"] == 1):
                     done_here = state["step"] - (state.get("resumed_step") or 0)
                     self.log.emit("step", epoch=epoch + 1, step=state["step"], steps_per_epoch=steps_per_epoch,
-                                  loss=float(loss), losses={k: float(v) for k, v in losses.items()},
-                                  lr=optimizer.param_groups[0]["lr"],
+                                  loss=float(loss.detach()), losses={k: float(v.detach()) for k, v in losses.items()},
+                                  lr=lr,
                                   images_per_s=window_images / max(now - window_start, 1e-9),
                                   **self._gpu(), eta_s=(now - started) / max(done_here, 1) * (total - state["step"]))
                     last_event, window_images, window_start = now, 0, now
