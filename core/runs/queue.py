@@ -38,6 +38,7 @@ POLL_S = 0.25
 RECORD_EVERY_S = 1.0
 # After a cancel, the run finishes its step and writes a checkpoint; past this it is ended.
 CANCEL_GRACE_S = 120.0
+LOCK_PATIENCE_S = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -182,6 +183,12 @@ def work(lab: Lab, actor: str | None = None, *, only: int | None = None, wait: b
     """
     path = lock_path(lab)
     fd = try_hold(path)
+    # A window's refresh or `xlab run list` holds the lock for an instant to see whether a run was
+    # cut off (reconcile): look again for a moment before telling the user the queue is taken.
+    deadline = time.monotonic() + LOCK_PATIENCE_S
+    while fd is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        fd = try_hold(path)
     if fd is None:
         owner = holder(path)
         who = owner.describe() if owner else "another process"
