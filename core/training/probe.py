@@ -15,14 +15,15 @@ import os
 import subprocess
 from typing import Any
 
-# Seconds to train one image once (forward, backward, step, batch 8) at 256 px on one CPU thread,
-# measured on a 2-core x86-64 (tests/bench/bench_train.py); they scale with pixels (image_size²).
+# Seconds to train one image once (forward, backward, step; batch 8) at 256 px on one CPU thread,
+# measured on a 2-core x86-64; they scale with pixels (image_size²). Faster R-CNN pays for its box
+# head on 512 sampled regions per image.
 CPU_SECONDS_PER_IMAGE_256 = {
-    "retinanet_tiny": 0.012,
-    "retinanet_resnet18_fpn": 0.30,
-    "retinanet_resnet50_fpn": 0.75,
-    "fasterrcnn_resnet18_fpn": 0.30,
-    "fasterrcnn_resnet50_fpn": 0.80,
+    "retinanet_tiny": 0.034,
+    "retinanet_resnet18_fpn": 0.96,
+    "retinanet_resnet50_fpn": 1.84,
+    "fasterrcnn_resnet18_fpn": 2.9,
+    "fasterrcnn_resnet50_fpn": 3.7,
 }
 # Threads beyond the first help less than linearly (memory bandwidth, the loader's own share).
 THREAD_EFFICIENCY = 0.6

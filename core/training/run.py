@@ -183,6 +183,10 @@ class Run:
             loaded, left = load_weights(model, state)
         except ValueError as exc:
             raise TrainingError(f"weights file {path} does not fit {self.spec.model}: {exc}") from None
+        if self.spec.kind == "eval" and (left or loaded < len(model.state_dict())):
+            raise TrainingError(f"weights file {path} is not a whole {self.spec.model} for these "
+                                f"{len(self.spec.classes)} classes ({loaded} of its tensors fit, "
+                                f"{len(model.state_dict())} are needed)")
         if left:
             self.warn(f"weights file {path}: {left} of its {loaded + left} tensors do not fit "
                       f"{self.spec.model} and were left out (they start untrained)")
@@ -237,7 +241,6 @@ class Run:
         if self.spec.resume:
             state = self._resume(model, optimizer, scheduler, scaler)
         started = time.monotonic()
-        trained_s = 0.0
         last_event = 0.0
         window_images, window_start = 0, time.monotonic()
         bad_steps = 0
@@ -248,7 +251,6 @@ class Run:
             epoch_start, epoch_images = time.monotonic(), 0
             for batch in loader:
                 self._warn_skipped(batch["skipped"])
-                step_start = time.monotonic()
                 if batch["images"]:
                     images = [im.to(self.device, non_blocking=self.pin) for im in batch["images"]]
                     targets = [{k: v.to(self.device, non_blocking=self.pin) for k, v in t.items()}
@@ -282,7 +284,6 @@ class Run:
                 state["step"] += 1
                 state["step_in_epoch"] += 1
                 now = time.monotonic()
-                trained_s += now - step_start
                 if batch["images"] and (now - last_event >= STEP_EVENT_EVERY_S or state["step_in_epoch"] == 1):
                     done_here = state["step"] - (state.get("resumed_step") or 0)
                     self.log.emit("step", epoch=epoch + 1, step=state["step"], steps_per_epoch=steps_per_epoch,
@@ -300,12 +301,15 @@ class Run:
                     self._checkpoint(model, optimizer, scheduler, scaler, state)
                     next_checkpoint = now + p["checkpoint_minutes"] * 60
             trained = time.monotonic() - epoch_start
-            if epoch_images == 0 and state["position"] == len(rows) and state["loss_steps"] == 0:
+            if epoch_images == 0 and state["loss_steps"] == 0:
                 raise TrainingError("no image of the train manifest could be read (see the warnings)")
             val = None
             last = epoch + 1 == p["epochs"]
             if self.rows["validation"] and p["validate_every"] and ((epoch + 1) % p["validate_every"] == 0 or last):
-                val = self._validate(model)
+                try:
+                    val = self._validate(model)
+                except Cancelled:  # the epoch's training is kept; its validation is left undone
+                    val = None
             self.log.emit("epoch", epoch=epoch + 1, loss=state["loss_sum"] / max(state["loss_steps"], 1), val=val,
                           seconds=state["seconds"] + trained, images_per_s=epoch_images / max(trained, 1e-9))
             state.update(epoch=epoch + 1, step_in_epoch=0, position=0, loss_sum=0.0, loss_steps=0, seconds=0.0)
@@ -364,7 +368,8 @@ class Run:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        scaler.load_state_dict(saved["scaler"])
+        if saved["scaler"] and self.amp:  # a CPU run's (disabled) scaler saved nothing
+            scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in saved["rng"]:
             torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
@@ -391,8 +396,8 @@ class Run:
                 if not batch["images"]:
                     continue
                 images = [im.to(self.device, non_blocking=self.pin) for im in batch["images"]]
-                with torch.autocast(self.device.type, enabled=self.amp):
-                    found = model(images)
+                # In float32 even with amp: half precision would round box corners by up to a pixel.
+                found = model(images)
                 for index, (sx, sy), result in zip(batch["indexes"], batch["scales"], found):
                     image_id = rows[index]["image_id"]
                     boxes = result["boxes"].float().cpu().numpy()

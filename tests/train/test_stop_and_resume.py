@@ -1,6 +1,6 @@
 """Stopping a run and going on: a cancel (the cancel file, or SIGTERM) ends it cleanly with a
-checkpoint; a kill -9 leaves its last epoch's checkpoint; each resume goes on from where it
-stopped, and on the CPU ends with exactly the model an uninterrupted run ends with. Unreadable
+checkpoint; a kill -9 leaves its last epoch's checkpoint; a resume goes on from where it stopped,
+and on the CPU ends with exactly the model an uninterrupted run ends with. Unreadable
 images are skipped with a warning naming them, in every run alike."""
 
 from __future__ import annotations
@@ -79,35 +79,40 @@ def cancel_then_resume(small: dict[str, Path], out: Path) -> None:
 
 
 def kill_then_resume(small: dict[str, Path], out: Path) -> None:
-    """kill -9 after the first epoch's checkpoint; the resumed run is stopped by SIGTERM after a
-    step, then resumed again to the end."""
+    """kill -9 after the first epoch's checkpoint; resume to the end from it."""
     process = start(make_spec(out, small, PARAMS))
     saved = wait_for(process, "checkpoint")
     process.kill()
     assert finish(process) == -signal.SIGKILL
     assert saved["epoch"] == 1 and saved["step_in_epoch"] == 0 and saved["step"] == 5
     assert not {"done", "cancelled", "error"} & set(kinds(read_events(out)))
-    checkpoint = Path(saved["path"])
-    process = start(make_spec(out, small, PARAMS, resume=checkpoint))
-    assert wait_for(process, "step")["epoch"] == 2
+    again = run(make_spec(out, small, PARAMS, resume=Path(saved["path"])))
+    assert again.returncode == 0 and kinds(again.events)[-1] == "done"
+    assert [e["epoch"] for e in again.events if e["event"] == "epoch"] == [1, 2]
+    assert kinds(again.events).count("start") == 2
+
+
+def terminate(small: dict[str, Path], out: Path) -> None:
+    """SIGTERM (what the parent's end sends) after the first step: a clean stop, like the cancel file."""
+    process = start(make_spec(out, small, PARAMS))
+    wait_for(process, "step")
     process.send_signal(signal.SIGTERM)
     assert finish(process) == 0
     events = read_events(out)
-    assert kinds(events)[-1] == "cancelled" and events[-1]["checkpoint"] == str(checkpoint)
-    again = run(make_spec(out, small, PARAMS, resume=checkpoint))
-    assert again.returncode == 0 and kinds(again.events)[-1] == "done"
-    assert [e["epoch"] for e in again.events if e["event"] == "epoch"] == [1, 2]
-    assert kinds(again.events).count("start") == 3
+    assert kinds(events)[-1] == "cancelled" and "error" not in kinds(events)
+    assert Path(events[-1]["checkpoint"]).is_file()
+    assert [e for e in events if e["event"] == "checkpoint"][-1]["step"] >= 1
 
 
 def test_cancel_kill_and_resume_end_where_an_uninterrupted_run_ends(small, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    # Three runs side by side (one torch thread each): the uninterrupted one and the two stopped ones.
+    # The runs side by side (one torch thread each): the uninterrupted one and the stopped ones.
     whole = start(make_spec(tmp_path / "whole", small, PARAMS))
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         stopped = [pool.submit(cancel_then_resume, small, tmp_path / "cancelled"),
-                   pool.submit(kill_then_resume, small, tmp_path / "killed")]
+                   pool.submit(kill_then_resume, small, tmp_path / "killed"),
+                   pool.submit(terminate, small, tmp_path / "terminated")]
         for future in stopped:
             future.result()
 
