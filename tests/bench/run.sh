@@ -17,3 +17,4 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_eval
 "$PY" -m tests.bench.bench_audit
 "$PY" -m tests.bench.bench_backup
+"$PY" -m tests.bench.bench_train
