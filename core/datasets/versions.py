@@ -37,6 +37,7 @@ from typing import Any
 
 from core.catalog import Catalog
 from core.catalog import dataset_store as store
+from core.catalog import quota_store
 from core.catalog.db import WriteTransaction, utc_now
 from core.errors import DatasetError, UnknownNameError
 
@@ -150,6 +151,23 @@ def _plan(catalog: Catalog, text: str | None, fallback_id: int | None) -> dict[s
     return plan
 
 
+def _current_plan_id(catalog: Catalog, plan_id: int) -> int:
+    """The newest published version of the plan ``plan_id`` is a version of (``plan_id`` itself when none is newer)."""
+    plan = quota_store.plan_by_id(catalog, plan_id)
+    newest = quota_store.find_plan(catalog, plan["name"], published_only=True)
+    return newest["id"] if newest and newest["version"] > plan["version"] else plan_id
+
+
+def _latest_test_of(catalog: Catalog, plan: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest test set frozen from any version of ``plan`` up to this one, newest version first."""
+    for p in sorted(quota_store.plans(catalog), key=lambda p: -p["version"]):
+        if p["name"] == plan["name"] and p["version"] <= plan["version"]:
+            found = store.latest_test_version(catalog, p["id"])
+            if found is not None:
+                return found
+    return None
+
+
 def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, ratio: int | None = None,
            seed: int | None = None, parent: str | None = None, exclude_near_duplicates: bool = False,
            validation: float | None = None, dry_run: bool = False, actor: str | None = None) -> FreezeReport:
@@ -178,15 +196,19 @@ def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, r
         if parent_row is not None:
             test_id = parent_row["id"] if parent_row["rule"] == "test" else parent_row["test_version_id"]
             test_row = store.version_by_id(catalog, test_id)
-        plan_row = _plan(catalog, plan, test_row["plan_id"] if test_row else None)
+        # A train set follows the newest published version of its test set's plan: the loop's
+        # accepted ratio steps live there, while the test set (and its plan version) stays.
+        plan_row = _plan(catalog, plan, _current_plan_id(catalog, test_row["plan_id"]) if test_row else None)
         if test_row is None:
-            test_row = store.latest_test_version(catalog, plan_row["id"])
+            test_row = _latest_test_of(catalog, plan_row)
         if test_row is None:
             raise DatasetError(f"quota plan {plan_row['name']} has no frozen test set yet; the test set comes "
                                f"first: 'xlab dataset freeze NAME --rule test --plan {plan_row['name']}'")
-        if test_row["plan_id"] != plan_row["id"]:
-            raise DatasetError(f"the test set {test_row['name']}@{test_row['version']} follows another quota plan "
-                               f"than {plan_row['name']} v{plan_row['version']}; a train set clones its own plan's test set")
+        test_plan = quota_store.plan_by_id(catalog, test_row["plan_id"])
+        if test_plan["name"] != plan_row["name"] or test_plan["version"] > plan_row["version"]:
+            raise DatasetError(f"the test set {test_row['name']}@{test_row['version']} follows quota plan "
+                               f"{test_plan['name']} v{test_plan['version']}, not {plan_row['name']} "
+                               f"v{plan_row['version']}; a train set clones a test set of its own plan")
         if seed is None:
             seed = parent_row["seed"] if parent_row and parent_row["rule"] == "train" else secrets.randbelow(2 ** 31)
         validation = DEFAULT_VALIDATION if validation is None else validation

@@ -105,6 +105,15 @@ def test_a_training_run_records_its_events_results_kpis_and_the_next_ratio_steps
     with pytest.raises(RunError, match="no open proposals"):
         loop.accept(lab, run["id"])
 
+    # The next train set follows the new plan version's steps; the test set stays.
+    from core.datasets.versions import freeze
+
+    report = freeze(lab.catalog, "demo-train", "train", parent="demo-test@1", seed=7, actor="ml-eng")
+    assert report.plan == f"{plan['name']} v{out['version']}" and report.test_version == "demo-test@1"
+    for s in steps.values():
+        if s["class_name"] in report.ratio:
+            assert report.ratio[s["class_name"]] == s["ratio_to"]
+
     # The results, the confusion view and the worst images read the same run.
     conf = results.confusion(lab, run["id"])
     assert set(conf["matrix"]) == set(classes)
