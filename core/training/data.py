@@ -192,10 +192,17 @@ class EpochSampler(torch.utils.data.Sampler):
         return max(0, self.n - self.offset)
 
 
+def _worker_start(worker_id: int) -> None:
+    # One OpenCV thread per loader process: the workers are the parallelism (torch sets its own
+    # threads to one there already).
+    cv2.setNumThreads(1)
+
+
 def loader(dataset: ManifestImages, batch_size: int, workers: int, pin: bool,
            sampler: torch.utils.data.Sampler | None = None) -> torch.utils.data.DataLoader:
     """A data loader over ``dataset`` (in manifest order when no sampler)."""
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
         pin_memory=pin, persistent_workers=workers > 0 and sampler is not None,
+        worker_init_fn=_worker_start if workers > 0 else None,
         prefetch_factor=4 if workers > 0 else None)

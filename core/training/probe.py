@@ -74,7 +74,8 @@ def probe() -> dict[str, Any]:
         count = torch.cuda.device_count() if available else 0
         for index in range(count):
             props = torch.cuda.get_device_properties(index)
-            info["devices"].append({"index": index, "name": props.name, "memory_mb": round(props.total_memory / 2 ** 20),
+            info["devices"].append({"index": index, "name": props.name,
+                                    "memory_mb": round(props.total_memory / 2 ** 20),
                                     "capability": f"{props.major}.{props.minor}"})
     except Exception as exc:  # noqa: BLE001 - a broken driver is an answer, not a crash
         info["error"] = f"the CUDA driver did not answer: {' '.join(str(exc).split())[:300]}"

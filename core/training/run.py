@@ -39,7 +39,7 @@ from typing import Any
 from core.errors import TrainingError
 from core.training.events import EventLog
 from core.training.manifest import read_manifest
-from core.training.spec import SPLITS, Spec, check, load_raw
+from core.training.spec import Spec, check, load_raw
 
 CANCEL_FILE = "cancel"
 STEP_EVENT_EVERY_S = 0.5
@@ -119,6 +119,9 @@ class Run:
                                 f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}); "
                                 "use device auto or cpu")
         if wanted in ("auto", "cuda") and torch.cuda.is_available():
+            # Batches come in few shapes (padded to multiples of 32): tuning each once pays off.
+            torch.backends.cudnn.benchmark = True
+            torch.set_float32_matmul_precision("high")
             return torch.device("cuda", torch.cuda.current_device())
         return torch.device("cpu")
 

@@ -140,3 +140,28 @@ def test_augmentation_moves_boxes_with_the_pixels(tmp_path):
         assert float(ring.max()) < 0.05
         moved += [x0, y0, x1, y1] != [15, 10, 45, 20]
     assert moved >= 6
+
+
+def test_weights_to_fine_tune_from_load_where_they_fit():
+    import torch
+    from torchvision.models import resnet18
+
+    from core.training.models import build, load_weights
+
+    params = validate({"image_size": 128})
+    two = build("retinanet_tiny", 2, params)
+    three = build("retinanet_tiny", 3, params)
+    loaded, left = load_weights(three, two.state_dict())
+    # Everything but the classification head's last layer (its weight and bias: 3 classes, not 2).
+    assert left == 2 and loaded == len(two.state_dict()) - 2
+    assert torch.equal(three.state_dict()["head.regression_head.bbox_reg.weight"],
+                       two.state_dict()["head.regression_head.bbox_reg.weight"])
+    # A backbone's own weights (an ImageNet ResNet-18 file, say) land in the detector's backbone.
+    backbone = resnet18(weights=None)
+    detector = build("retinanet_resnet18_fpn", 2, params)
+    loaded, left = load_weights(detector, backbone.state_dict())
+    assert left == 2  # the ImageNet classifier (fc) has no place in a detector
+    assert torch.equal(detector.state_dict()["backbone.body.layer1.0.conv1.weight"],
+                       backbone.state_dict()["layer1.0.conv1.weight"])
+    with pytest.raises(ValueError, match="none of its tensors fit"):
+        load_weights(detector, {"something.else": torch.zeros(3)})
