@@ -336,7 +336,10 @@ def make_starter_datasets(lab: Lab, plan: str, *, actor: str = "demo", seed: int
 # small images, which trains on a CPU in a few minutes. What it shows is the
 # loop (curves, per-class verdicts against the KPIs, the next ratio steps),
 # not a good model: 24 images of 20 classes teach little.
-STARTER_RUN = {"model": "retinanet_tiny", "params": {"epochs": 6, "image_size": 256, "batch_size": 4, "seed": 7}}
+STARTER_RUN = {"model": "retinanet_tiny",
+               # One thread: the demo's scanners and ingest share the CPU, and two threads
+               # fighting them run many times slower than one.
+               "params": {"epochs": 6, "image_size": 256, "batch_size": 4, "seed": 7, "threads": 1}}
 
 
 def queue_starter_run(lab: Lab, *, actor: str = "demo") -> dict | None:

@@ -24,7 +24,7 @@ from core.lab import Lab
 from core.runs import loop, queue, records, results
 from core.runs.records import RunRequest
 
-FAST = {"epochs": 1, "image_size": 128, "batch_size": 4, "seed": 3, "workers": 0}
+FAST = {"epochs": 1, "image_size": 128, "batch_size": 4, "seed": 3, "workers": 0, "threads": 1}
 
 
 @pytest.fixture(scope="module")
