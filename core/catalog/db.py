@@ -184,6 +184,9 @@ class Catalog:
         # for every task, which would open (and leak) a connection per call.
         self._readers: dict[int, sqlite3.Connection] = {}
         self._readers_lock = threading.Lock()
+        self._closed = False
+        # Other threads' readers at close: interrupted, not closed (see close()).
+        self._retired: list[sqlite3.Connection] = []
         self._subscribers: list[Callable[[Change], None]] = []
         # Change counters as this Catalog last saw them, and the tables other
         # processes changed that a write of ours noticed before
@@ -264,6 +267,8 @@ class Catalog:
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for the calling thread (created on first use)."""
+        if self._closed:
+            raise CatalogError("the catalog is closed (the lab was closed while this was reading)")
         ident = threading.get_ident()
         conn = self._readers.get(ident)
         if conn is None:
@@ -357,9 +362,19 @@ class Catalog:
         return self.reader().execute("PRAGMA integrity_check").fetchone()[0]
 
     def close(self) -> None:
+        """Close the catalog. This thread's reader and the writer are closed; another thread's reader
+        may be in the middle of a query (a background read the window started), and closing a
+        connection under a running statement crashes the process: those are interrupted (their query
+        raises) and left for the garbage collector, and no thread gets a reader any more."""
+        me = threading.get_ident()
         with self._readers_lock:
-            for conn in self._readers.values():
-                conn.close()
+            self._closed = True
+            for ident, conn in self._readers.items():
+                if ident == me:
+                    conn.close()
+                else:
+                    conn.interrupt()
+                    self._retired.append(conn)
             self._readers.clear()
         with self._write_lock:
             self._writer.close()

@@ -1,4 +1,5 @@
 import itertools
+import time
 import sqlite3
 import threading
 
@@ -225,3 +226,39 @@ def test_opening_an_up_to_date_catalog_loads_neither_sqlite_utils_nor_pandas(tmp
             "print(sorted(m for m in ('sqlite_utils', 'pandas', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_closing_the_catalog_under_another_threads_read_stops_that_read_without_crashing(tmp_path):
+    """A window closes its lab while a background read is running: the read ends with an error,
+    the process goes on (closing a connection under a running statement used to crash it)."""
+    import sqlite3
+    import threading
+
+    from core.catalog.db import Catalog
+    from core.errors import CatalogError
+
+    catalog = Catalog.open(tmp_path / "c.sqlite", create=True)
+    started, outcome = threading.Event(), []
+
+    def long_read() -> None:
+        conn = catalog.reader()
+        started.set()
+        try:
+            conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000000) "
+                         "SELECT COUNT(*) FROM n").fetchone()
+            outcome.append("finished")
+        except sqlite3.OperationalError as exc:
+            outcome.append(str(exc))
+        try:
+            catalog.reader()
+        except CatalogError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=long_read)
+    thread.start()
+    started.wait(5)
+    time.sleep(0.2)
+    catalog.close()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert outcome == ["interrupted", "the catalog is closed (the lab was closed while this was reading)"]
