@@ -488,14 +488,21 @@ def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, sub
     # x1 > x0 and y1 > y0) cut to whole pixels and capped at the last bucket's edge keeps its
     # size bucket, as the edges are whole numbers.
     area = "((a.x1 - a.x0) * (a.y1 - a.y0))"
-    columns = ("a.image_id", "a.revision_id", f"(IFNULL(a.class_id, 0) << {_AREA_BITS}) + "
-               f"CASE WHEN {area} < {_SIZE_EDGES[-1]} THEN CAST({area} AS INTEGER) ELSE {_SIZE_EDGES[-1]} END")
+    kind = (f"(IFNULL(a.class_id, 0) << {_AREA_BITS}) + "
+            f"CASE WHEN {area} < {_SIZE_EDGES[-1]} THEN CAST({area} AS INTEGER) ELSE {_SIZE_EDGES[-1]} END")
+    # Image and revision ids in one column too, where both fit in 62 bits.
+    low, top_image, top_revision = txn.execute(
+        "SELECT MIN((SELECT MIN(id) FROM images), (SELECT MIN(id) FROM annotation_revisions)), "
+        "(SELECT MAX(id) FROM images), (SELECT MAX(id) FROM annotation_revisions)").fetchone()
+    shift = int(top_revision or 1).bit_length()
+    pair = (low or 0) >= 0 and shift + int(top_image or 1).bit_length() <= 62
+    columns = (f"(a.image_id << {shift}) + a.revision_id", kind) if pair else ("a.image_id", "a.revision_id", kind)
     if len(ids) * 4 >= labelled:
-        owners, revisions, kinds = _int_columns(txn.conn, f"FROM annotations a NOT INDEXED WHERE {live}", columns)
+        read = _int_columns(txn.conn, f"FROM annotations a NOT INDEXED WHERE {live}", columns)
     else:
-        owners, revisions, kinds = _int_columns(
-            txn.conn, f"FROM json_each(?) p CROSS JOIN annotations a ON a.image_id = p.value WHERE {live}", columns,
-            (_json_ids(ids),))
+        read = _int_columns(txn.conn, f"FROM json_each(?) p CROSS JOIN annotations a ON a.image_id = p.value "
+                                      f"WHERE {live}", columns, (_json_ids(ids),))
+    owners, revisions, kinds = (read[0] >> shift, read[0] & ((1 << shift) - 1), read[1]) if pair else read
     owner, mine = _find(ids, owners)
     owner, revisions, kinds = owner[mine], revisions[mine], kinds[mine]
     order = _by_owner_then_revision(owner, revisions)
