@@ -7,6 +7,8 @@
 The catalog comes from tests/bench/seed.py (images, half of them test) and
 tests/bench/seed_labels.py (boxes through the labels API; the test split gets
 ``test_boxes_per_image``, so that at 2M images the test set holds 3M boxes).
+The lab (seeded, or copied from the template) is synced to disk before anything
+is timed, so that no commit waits on the kernel writing back the copy.
 
 * freeze: ``xlab dataset freeze`` of the test set (every test image) — target
   ≤ 10 s at 1M images. Baseline: writing the same members as one row per
