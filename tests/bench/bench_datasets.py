@@ -136,7 +136,9 @@ def run(images: int = 2_000_000, classes: int = 10, test_boxes_per_image: float 
         train_boxes_per_image: float = 1.0, root: Path | None = None, edit_fraction: float = 0.01,
         unusable_fraction: float = 0.005, template: Path | None = None) -> dict:
     """``template``: a folder holding a lab seeded by an earlier run with ``template`` (copied, and
-    ``images`` and ``classes`` ignored), or where to seed one (kept for the next run)."""
+    ``images`` and ``classes`` ignored), or where to seed one (kept for the next run). The lab is
+    made under ``root`` (kept), else in a temporary folder (removed at the end)."""
+    temporary = root is None
     root = Path(root or tempfile.mkdtemp(prefix="xlab-bench-datasets-"))
     out: dict = {"seed_images_s": 0.0, "seed_labels_s": 0.0}
     if template is not None and (Path(template) / "catalog.sqlite").exists():
@@ -201,6 +203,8 @@ def run(images: int = 2_000_000, classes: int = 10, test_boxes_per_image: float 
         out["train_short"], out["train_borrowed"] = train.clone_short, train.clone_borrowed
     finally:
         lab.close()
+        if temporary:  # a lab of 2M images is gigabytes
+            shutil.rmtree(root, ignore_errors=True)
     return out
 
 
