@@ -47,7 +47,9 @@ def test_the_list_filters_and_shows_before_and_after_side_by_side(qtbot, window,
     newest = log.entries(demo_lab.catalog, limit=200)
     assert [r["id"] for r in area.rows] == [r["id"] for r in newest]
     assert area.selected()["id"] == newest[0]["id"]  # the newest is selected and shown
-    assert area.user_box.findText("mia") >= 0 and area.action_box.findText("override_cell") >= 0
+    # The filter choices come in their own background read, which may end after the list's.
+    qtbot.waitUntil(lambda: area.user_box.findText("mia") >= 0 and area.action_box.findText("override_cell") >= 0,
+                    timeout=20_000)
     settle(qtbot, area)
     assert column_problems(area.table) == []
 
