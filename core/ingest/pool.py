@@ -28,7 +28,8 @@ FILE_TIME_LIMIT_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent(parent_pid: int) -> None:
+def signal_when_parent_dies() -> None:
+    """In a child process: the kernel sends it SIGTERM when its parent dies (Linux; elsewhere nothing)."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -36,7 +37,11 @@ def _end_with_parent(parent_pid: int) -> None:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         except (OSError, AttributeError):
-            pass  # the polling thread below still ends it
+            pass
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    signal_when_parent_dies()  # where it cannot be set, the polling thread below still ends the worker
     if os.getppid() != parent_pid:
         os._exit(0)  # the parent died before the line above took effect
 

@@ -33,9 +33,9 @@ DEFAULT_CAP = 5
 CAP_SETTING = "ratio_cap"
 
 
-def ratio_cap(lab: Lab) -> int:
+def ratio_cap(src: Lab | WriteTransaction) -> int:
     """The highest ratio step the loop proposes (lab setting ``ratio_cap``)."""
-    value = dashboard_store.settings(lab.catalog).get(CAP_SETTING, DEFAULT_CAP)
+    value = store.setting(src.catalog if isinstance(src, Lab) else src, CAP_SETTING, DEFAULT_CAP)
     return max(1, min(MAX_RATIO_STEP, int(value)))
 
 
@@ -53,7 +53,7 @@ def propose_in(txn: WriteTransaction, run_id: int, plan_id: int) -> list[dict[st
     """Write the run's proposals for the plan's classes (inside the caller's transaction) and return them.
     Earlier runs' proposals on the same plan that nobody accepted are superseded."""
     kpis = {r["class_id"]: r for r in store.plan_class_rows(txn, plan_id)}
-    cap = max(1, min(MAX_RATIO_STEP, int(store.setting(txn, CAP_SETTING, DEFAULT_CAP))))
+    cap = ratio_cap(txn)
     rows = []
     for r in store.results(txn, run_id, "test"):
         kpi = kpis.get(r["class_id"])

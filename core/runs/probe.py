@@ -53,13 +53,10 @@ def cpu_warning(lab, run: dict[str, Any]) -> str | None:  # noqa: ANN001 - core.
         return None
     from core.training.probe import cpu_estimate_s
 
-    manifests = run_dir(lab, run) / "manifests"
-    images = {}
-    for split in ("train", "validation", "test"):
-        path = manifests / f"{split}.jsonl"
-        images[split] = sum(1 for _ in path.open(encoding="utf-8")) if path.is_file() else 0
+    path = run_dir(lab, run) / "manifests" / "train.jsonl"
+    images = path.read_bytes().count(b"\n") if path.is_file() else 0
     epochs = int(params.get("epochs", 1)) if run["kind"] == "train" else 0
-    seconds = cpu_estimate_s(run["model"], images["train"], epochs, int(params.get("image_size", 512)))
+    seconds = cpu_estimate_s(run["model"], images, epochs, int(params.get("image_size", 512)))
     return (f"warning: no GPU here: run {run['id']} goes to the CPU, about {max(1, round(seconds / 60))} min "
-            f"to train ({run['model']}, {images['train']:,} images x {epochs} epochs at "
+            f"to train ({run['model']}, {images:,} images x {epochs} epochs at "
             f"{params.get('image_size')} px); a GPU workstation runs it many times faster")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from core.catalog import run_store as store
 from core.catalog.db import utc_now
 from core.errors import RunError, RunnerBusyError, XLabError
 from core.ingest.lock import holder, try_hold
+from core.ingest.pool import signal_when_parent_dies
 from core.lab import Lab
 from core.runs.records import CANCEL_FILE, run_dir
 
@@ -39,7 +39,6 @@ RECORD_EVERY_S = 1.0
 # After a cancel, the run finishes its step and writes a checkpoint; past this it is ended.
 CANCEL_GRACE_S = 120.0
 LOCK_PATIENCE_S = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -101,17 +100,6 @@ def spec_for(lab: Lab, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _end_with_parent() -> None:
-    """In the run process before it starts: SIGTERM (a clean stop with a checkpoint) when its parent dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-
-
 TRAINER_ENV = "XLAB_TRAINER"
 
 
@@ -141,35 +129,23 @@ def _start(lab: Lab, run: dict[str, Any]) -> subprocess.Popen:
         return subprocess.Popen(trainer_command(str(spec_path)), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=log, cwd=str(Path(__file__).resolve().parents[2]),
                                 start_new_session=True,
-                                preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None)
+                                # A clean stop (SIGTERM: checkpoint, then exit) when the queue's process dies.
+                                preexec_fn=signal_when_parent_dies if sys.platform.startswith("linux") else None)
     finally:
         log.close()
 
 
 class _Tail:
-    """New complete lines of a growing JSON-lines file (a torn last line waits for its end)."""
+    """New complete events of a run's growing ``events.jsonl``."""
 
     def __init__(self, path: Path, offset: int = 0):
         self.path, self.offset = path, offset
 
     def read(self) -> list[dict[str, Any]]:
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1
-        self.offset += end
-        out = []
-        for line in data[:end].splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and "event" in event:
-                out.append(event)
-        return out
+        from core.training.events import read_events_from
+
+        events, self.offset = read_events_from(self.path, self.offset)
+        return events
 
 
 def work(lab: Lab, actor: str | None = None, *, only: int | None = None, wait: bool = False,

@@ -114,19 +114,13 @@ def _manifest_rows(lab: Lab, version: dict[str, Any], subset: str, index: dict[s
     return rows
 
 
-def _write_manifest(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-
-
 def create_run(lab: Lab, request: RunRequest, actor: str | None = None) -> dict[str, Any]:
     """Queue a run: check what it names, write its manifests, record it as 'queued'.
 
     Any thread; one write transaction (the manifests are written inside it, so a refused run
     leaves a folder nobody refers to, never a row without its files).
     """
+    from core.training.manifest import write_manifest
     from core.training.models import MODELS
     from core.training.params import validate
 
@@ -177,7 +171,7 @@ def create_run(lab: Lab, request: RunRequest, actor: str | None = None) -> dict[
         folder = Path("runs") / str(run_id)
         store.update_run(txn, run_id, {"run_dir": folder.as_posix()})
         for split, rows in manifests.items():
-            _write_manifest(lab.paths.root / folder / "manifests" / f"{split}.jsonl", rows)
+            write_manifest(lab.paths.root / folder / "manifests" / f"{split}.jsonl", rows)
         txn.audit("queue", "run", run_id, None, {
             "kind": request.kind, "model": request.model, "seed": seed, "weights_sha256": weights_sha,
             "train": f"{train['name']}@{train['version']}" if train else None,

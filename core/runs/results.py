@@ -27,13 +27,9 @@ from core.errors import EvaluationError, RunError
 from core.evaluation import security
 from core.lab import Lab
 from core.runs.records import get, run_dir
+from core.training.manifest import read_manifest
 
 FALLBACK_THRESHOLD = 0.5
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _detections(lab: Lab, run: dict[str, Any], split: str) -> list[dict[str, Any]] | None:
@@ -98,12 +94,12 @@ def evaluate_run(lab: Lab, run_id: int, actor: str | None = None) -> dict[str, A
     run = get(lab, run_id)
     classes = json.loads(run["classes_json"])
     folder = run_dir(lab, run)
-    test_rows = _read_jsonl(folder / "manifests" / "test.jsonl")
+    test_rows = read_manifest(folder / "manifests" / "test.jsonl")
     test_dt = _detections(lab, run, "test")
     if test_dt is None:
         raise RunError(f"run {run_id} finished without detections on the test set; see {folder / 'process.log'}")
     val_path = folder / "manifests" / "validation.jsonl"
-    val_rows = _read_jsonl(val_path) if val_path.is_file() else []
+    val_rows = read_manifest(val_path) if val_path.is_file() else []
     val_dt = _detections(lab, run, "validation") or []
     test_version = dataset_store.version_by_id(lab.catalog, run["test_version_id"])
     kpis = {r["class_name"]: r for r in quota_store.plan_class_kpis(lab.catalog, test_version["plan_id"])}
@@ -176,7 +172,7 @@ def worst_images(lab: Lab, run_id: int, class_name: str, limit: int = 20) -> lis
     if class_name not in classes:
         raise RunError(f"run {run_id} has no class '{class_name}'")
     folder = run_dir(lab, run)
-    rows = _read_jsonl(folder / "manifests" / "test.jsonl")
+    rows = read_manifest(folder / "manifests" / "test.jsonl")
     dets = _detections(lab, run, "test") or []
     tau = json.loads(run["metrics_json"] or "{}").get("thresholds", {}).get(class_name, FALLBACK_THRESHOLD)
     index = classes.index(class_name) + 1
@@ -211,7 +207,7 @@ def confusion(lab: Lab, run_id: int) -> dict[str, Any]:
     classes = json.loads(run["classes_json"])
     thresholds = json.loads(run["metrics_json"] or "{}").get("thresholds", {})
     folder = run_dir(lab, run)
-    rows = _read_jsonl(folder / "manifests" / "test.jsonl")
+    rows = read_manifest(folder / "manifests" / "test.jsonl")
     by_image: dict[int, list] = {}
     for d in _detections(lab, run, "test") or []:
         name = classes[int(d["category_id"]) - 1]

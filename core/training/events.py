@@ -75,16 +75,25 @@ def read_events(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if path.is_dir():
         path = path / EVENTS_FILE
+    return read_events_from(path, 0)[0]
+
+
+def read_events_from(path: str | Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """As :func:`read_events`, from byte ``offset`` on (what a parent tailing a live run reads each
+    time); returns the events and the offset after the last complete line."""
     try:
-        data = path.read_bytes()
+        with Path(path).open("rb") as f:
+            f.seek(offset)
+            data = f.read()
     except FileNotFoundError:
-        return []
+        return [], offset
+    end = data.rfind(b"\n") + 1
     out = []
-    for line in data[:data.rfind(b"\n") + 1].splitlines():
+    for line in data[:end].splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
         if isinstance(record, dict) and "event" in record:
             out.append(record)
-    return out
+    return out, offset + end
