@@ -346,14 +346,14 @@ def queue_starter_run(lab: Lab, *, actor: str = "demo") -> dict | None:
     """Queue the demo's training run on ``demo-train`` (evaluated on ``demo-test``) when training is
     installed, the starter versions exist and the lab has no run yet; returns the run, else None
     (the reason logged). Whoever works the queue starts it (the window's Runs area, ``xlab run work``)."""
-    import importlib.util
     import logging
 
     from core.datasets.versions import list_versions
+    from core.runs.queue import missing_training_modules
     from core.runs.records import RunRequest, create_run, list_runs
 
     log = logging.getLogger(__name__)
-    if importlib.util.find_spec("torch") is None:
+    if missing_training_modules():
         log.info("demo run not queued: training is not installed (pip install -e '.[train]')")
         return None
     if list_runs(lab):

@@ -8,7 +8,6 @@ probe runs in a separate process (:mod:`core.runs.probe`), and the run itself is
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ from app.table_model import Column, RowsModel, make_table
 from core.errors import XLabError
 from core.lab import Lab
 
-TRAINING_MODULES = ("torch", "torchvision")
 INSTALL_HINT = "pip install -e '.[train]'"
 TRAINING_MISSING = (f"Training is not installed: {INSTALL_HINT} (PyTorch is left out of the base install; "
                     "or install the XLab trainer bundle). Runs can still be listed, compared and read.")
@@ -55,23 +53,20 @@ def when(value: Any) -> str:
     return "" if not value else str(value).replace("T", " ")[:16]
 
 
-def training_missing(modules: tuple[str, ...] = TRAINING_MODULES) -> str | None:
+def training_missing(modules: tuple[str, ...] | None = None) -> str | None:
     """Why runs cannot start here, or None. From source: a module of ``modules`` is not installed (asked
     of the import system without importing it, so the window never loads torch). In the offline bundle
     (or with ``$XLAB_TRAINER``), torch is in the trainer bundle: core's check says whether it is there."""
-    import os
-    import sys
-
     from core.errors import RunError
-    from core.runs.queue import TRAINER_ENV, require_torch
+    from core.runs.queue import bundled, missing_training_modules, require_torch
 
-    if os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False):
+    if bundled():
         try:
             require_torch()
         except RunError as exc:
             return f"Training is not installed: {exc}. Runs can still be listed, compared and read."
         return None
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = missing_training_modules(*([modules] if modules else []))
     return f"{TRAINING_MISSING} Missing: {', '.join(missing)}." if missing else None
 
 

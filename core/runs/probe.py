@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,14 @@ PROBE_TIMEOUT_S = 120
 def probe() -> dict[str, Any]:
     """``python -m core.training.probe``'s answer: torch and CUDA versions, driver, GPUs (index, name,
     memory, capability), CPU threads, or ``error`` saying how to enable training. Cached per process."""
-    import importlib.util
-
     from core.errors import RunError
-    from core.runs.queue import TRAINER_ENV, trainer_command
+    from core.runs.queue import bundled, missing_training_modules, trainer_command
 
-    bundled = bool(os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False))
     try:
         command = trainer_command(probe=True)
     except RunError as exc:
         return {"torch": None, "torchvision": None, "cuda_available": False, "devices": [], "error": str(exc)}
-    if not bundled and importlib.util.find_spec("torch") is None:
+    if not bundled() and "torch" in missing_training_modules():
         return {"torch": None, "torchvision": None, "cuda_available": False, "devices": [],
                 "error": "training is not installed here (PyTorch is left out of the base install): "
                          "pip install -e '.[train]', or install the XLab trainer bundle"}

@@ -109,7 +109,7 @@ def trainer_command(*args: str, probe: bool = False) -> list[str]:
     (``$XLAB_TRAINER``, else installed beside the ``xlab`` bundle). Raises RunError naming where it
     was looked for when the bundle has no trainer."""
     explicit = os.environ.get(TRAINER_ENV)
-    if explicit or getattr(sys, "frozen", False):
+    if bundled():
         exe = Path(explicit) if explicit else Path(sys.executable).resolve().parent.parent / "xlab-trainer" / (
             "xlab-trainer.exe" if os.name == "nt" else "xlab-trainer")
         if not exe.is_file():
@@ -304,13 +304,26 @@ def _conclude(lab: Lab, run: dict[str, Any], actor: str | None, terminal: dict[s
     yield RunProgress(run_id, "done", extra=metrics)
 
 
-def require_torch() -> None:
-    """Raise a clear :class:`RunError` when the training extra is not installed (without importing torch)."""
+TRAINING_MODULES = ("torch", "torchvision")
+
+
+def bundled() -> bool:
+    """Whether runs start the trainer bundle (offline bundle, or ``$XLAB_TRAINER``) rather than this Python."""
+    return bool(os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False))
+
+
+def missing_training_modules(modules: tuple[str, ...] = TRAINING_MODULES) -> list[str]:
+    """The modules of the training extra this Python lacks (asked of the import system, none imported)."""
     import importlib.util
 
-    if os.environ.get(TRAINER_ENV) or getattr(sys, "frozen", False):
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def require_torch() -> None:
+    """Raise a clear :class:`RunError` when the training extra is not installed (without importing torch)."""
+    if bundled():
         trainer_command()  # the trainer bundle carries torch: it only has to be there
         return
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+    if missing_training_modules():
         raise RunError("training needs PyTorch, which this installation leaves out: "
                        "pip install -e '.[train]' (or the XLab trainer bundle)")
