@@ -364,8 +364,9 @@ def test_the_queue_works_in_the_background_with_live_curves_stop_and_resume(qtbo
 
 
 def test_closing_the_window_stops_the_run_at_its_next_step_resumable(qtbot, lab, settings):
+    # Long enough that it is still running when the window closes, however fast the machine.
     run = records.create_run(lab, RunRequest("train", "retinanet_tiny", train="demo-train@1",
-                                             params={**TINY, "batch_size": 1}))
+                                             params={**TINY, "batch_size": 1, "epochs": 50}))
     window, area = open_runs(qtbot, lab, settings)
     select(qtbot, area, run["id"])
     task = area.start_queue()
