@@ -1,12 +1,22 @@
 """A lab folder: the catalog file, the image store and the scanners' drop folders.
 
+A lab of several stations keeps its catalog on the lab's PostgreSQL server
+instead: the folder (on a share every station mounts) then holds
+``catalog.url``, the server database's address (never a password: libpq takes
+it from PGPASSWORD or its password file), in place of ``catalog.sqlite``.
+
 The folder is named by ``--lab DIR``, else ``$XLAB_LAB``, else a per-user data
 folder (platformdirs), so the GUI and the CLI find the same lab by default.
+
+Each station of a lab has a name (:func:`station_name`): ``xlab --station NAME``
+or ``$XLAB_STATION``, else the host name, so that several ``xlab`` processes on
+one machine can act as several stations.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +24,17 @@ from core.catalog import Catalog
 from core.errors import LabNotFoundError
 
 CATALOG_FILE = "catalog.sqlite"
+CATALOG_URL_FILE = "catalog.url"
+
+
+def station_name() -> str:
+    """This station's name (who holds a capture session where): ``$XLAB_STATION`` (set by
+    ``xlab --station NAME``; ``$XLAB_WORKSTATION``, its older name, is still read), else the host name."""
+    for variable in ("XLAB_STATION", "XLAB_WORKSTATION"):
+        name = os.environ.get(variable, "").strip()
+        if name:
+            return name
+    return socket.gethostname() or "this station"
 
 
 def default_lab_dir() -> Path:
@@ -32,6 +53,16 @@ class LabPaths:
     @property
     def catalog(self) -> Path:
         return self.root / CATALOG_FILE
+
+    @property
+    def catalog_url_file(self) -> Path:
+        return self.root / CATALOG_URL_FILE
+
+    def catalog_target(self) -> Path | str:
+        """What the lab's catalog is: the server database the folder names, else its file."""
+        if self.catalog_url_file.exists():
+            return self.catalog_url_file.read_text(encoding="utf-8").strip()
+        return self.catalog
 
     @property
     def store(self) -> Path:
@@ -58,23 +89,39 @@ class Lab:
         self.catalog = catalog
 
     @classmethod
-    def init(cls, root: str | Path | None = None) -> "Lab":
-        """Create the lab folder if needed and bring its catalog to the head schema."""
+    def init(cls, root: str | Path | None = None, catalog: str | None = None) -> "Lab":
+        """Create the lab folder if needed and bring its catalog to the head schema.
+        ``catalog``: a ``postgresql://`` URL, to keep the catalog on the lab's server."""
+        from core.catalog.pg import is_url, safe_url
+
         paths = LabPaths(Path(root) if root else default_lab_dir())
+        if catalog is not None:
+            if not is_url(catalog):
+                raise LabNotFoundError(f"--catalog {catalog}: give the server database as postgresql://USER@HOST/DB")
+            if paths.catalog.exists():
+                raise LabNotFoundError(f"{paths.root} already has its catalog in {CATALOG_FILE}; to move it onto "
+                                       f"the server: 'xlab catalog migrate-to {safe_url(catalog)} --lab {paths.root}'")
+            if safe_url(catalog) != catalog:
+                raise LabNotFoundError("leave the password out of the catalog's address (it would be written into "
+                                       "the lab folder); set PGPASSWORD or use libpq's password file")
         for folder in (paths.root, paths.store, paths.drop_root):
             folder.mkdir(parents=True, exist_ok=True)
-        return cls(paths, Catalog.open(paths.catalog, create=True))
+        if catalog is not None:
+            opened = Catalog.open(catalog, create=True)
+            paths.catalog_url_file.write_text(catalog + "\n", encoding="utf-8")
+            return cls(paths, opened)
+        return cls(paths, Catalog.open(paths.catalog_target(), create=True))
 
     @classmethod
     def open(cls, root: str | Path | None = None) -> "Lab":
         """Open an existing lab; raise :class:`LabNotFoundError` if there is none."""
         paths = LabPaths(Path(root) if root else default_lab_dir())
-        if not paths.catalog.exists():
+        if not paths.catalog.exists() and not paths.catalog_url_file.exists():
             raise LabNotFoundError(
                 f"no XLab lab at {paths.root}; create one with 'xlab init --lab {paths.root}' "
                 "or 'xlab demo'"
             )
-        return cls(paths, Catalog.open(paths.catalog, create=False))
+        return cls(paths, Catalog.open(paths.catalog_target(), create=False))
 
     def close(self) -> None:
         self.catalog.close()
@@ -84,3 +131,33 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def move_catalog_to_server(root: str | Path | None, url: str):
+    """Copy the lab's catalog file into the new server database ``url`` (core.catalog.transfer)
+    and, when every table compared equal, point the lab folder at the server; the file is kept,
+    renamed, so nothing writes to it again. A generator of progress; returns the report."""
+    from core.catalog.pg import is_url, safe_url
+    from core.catalog.transfer import migrate_to_postgres
+    from core.catalog.db import utc_now
+
+    paths = LabPaths(Path(root) if root else default_lab_dir())
+    if not is_url(url):
+        raise LabNotFoundError(f"{url}: give the server database as postgresql://USER@HOST/DB")
+    if safe_url(url) != url:
+        raise LabNotFoundError("leave the password out of the catalog's address (it would be written into "
+                               "the lab folder); set PGPASSWORD or use libpq's password file")
+    if paths.catalog_url_file.exists():
+        raise LabNotFoundError(f"the lab at {paths.root} has its catalog on a server already "
+                               f"({paths.catalog_target()})")
+    if not paths.catalog.exists():
+        raise LabNotFoundError(f"no XLab lab at {paths.root}")
+    report = yield from migrate_to_postgres(paths.catalog, url)
+    if report.ok:
+        paths.catalog_url_file.write_text(url + "\n", encoding="utf-8")
+        stamp = utc_now()[:19].replace(":", "")
+        for suffix in ("", "-wal", "-shm"):
+            old = paths.root / (CATALOG_FILE + suffix)
+            if old.exists():
+                old.rename(paths.root / f"{CATALOG_FILE}{suffix}.moved-to-server-{stamp}")
+    return report

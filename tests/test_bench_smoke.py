@@ -214,3 +214,22 @@ def test_eval_benchmark_smoke(tmp_path):
     assert r["detections"] > r["gt_boxes"] > 0 and 0 < r["xlab_stats"][1] < 1  # AP50: neither trivial nor empty
     assert r["speedup_vs_pycocotools"] == pytest.approx(r["pycocotools_s"] / r["xlab_s"])
     assert r["speedup_vs_faster_coco_eval"] == pytest.approx(r["faster_coco_eval_s"] / r["xlab_s"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_stations_benchmark_smoke(tmp_path, backend):
+    """Three station processes ingest into one catalog while a dashboard process watches: every
+    landed file is seen by the dashboard, none fails in the catalog, and the delays are real ones."""
+    from tests.bench import bench_stations
+    from tests.pg import fresh_database, postgres_url, skip_reason
+
+    if backend == "sqlite":
+        r = bench_stations.run(tmp_path / "lab", 3, 120.0, 3.0, None)
+    else:
+        if postgres_url() is None:
+            pytest.skip(skip_reason())
+        with fresh_database("xlab_bench_smoke") as url:
+            r = bench_stations.run(tmp_path / "lab", 3, 120.0, 3.0, url)
+    assert r["landed"] == 18 and r["seen"] == 18, r
+    assert r["errors"] == []
+    assert 0 < r["p50_s"] <= r["p95_s"] < 30

@@ -29,6 +29,7 @@ from core.backup import files
 from core.backup.files import ManifestEntry
 from core.catalog import backup_store as store
 from core.catalog.db import current_actor, utc_now
+from core.catalog.transfer import export_to_sqlite
 from core.errors import BackupError
 from core.lab import Lab
 from core.progress import Progress
@@ -132,7 +133,15 @@ def backup(lab: Lab, dest: str | Path, *, link: bool = False, actor: str | None 
     try:
         report = BackupReport(dest, utc_now())
         yield Progress(0, None, "copying the catalog (online: the lab keeps running)")
-        store.copy_catalog(lab.paths.catalog, part)
+        if lab.catalog.dialect == "postgresql":
+            # A server catalog is backed up as one SQLite file taken from one snapshot of the server
+            # (core.catalog.transfer): restore gives a lab that runs anywhere, and 'xlab catalog
+            # migrate-to' puts it back on a server.
+            copied = yield from export_to_sqlite(lab.catalog.url, part)
+            if not copied.ok:
+                raise BackupError(f"the catalog copy did not compare equal to the server's: {copied.summary()}")
+        else:
+            store.copy_catalog(lab.paths.catalog, part)
         facts = store.copy_facts(part)
         report.counts = facts["counts"]
         old = files.read_manifest(dest) if previous else {}

@@ -18,7 +18,8 @@ records who, where and when they were last seen (a heartbeat) with a
 compare-and-set in one write transaction; anyone else is refused
 (:class:`SessionHeldError`) while that holder is alive, and may take over a
 session whose holder has been silent for ``HOLD_TIMEOUT_S``. The workstation
-is the host name, or ``XLAB_WORKSTATION`` where several stations share a host. The catalog is
+is the station's name (core.lab.station_name: ``xlab --station NAME``, ``$XLAB_STATION``, else
+the host name). The catalog is
 the whole state, so reopening after a crash resumes at the active step with
 each image counted once (ingest is idempotent by content hash).
 All functions run on any thread; each write is one transaction.
@@ -27,8 +28,6 @@ All functions run on any thread; each write is one transaction.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -37,7 +36,7 @@ from core.catalog import capture_store as sql
 from core.catalog import ingest_store
 from core.catalog.db import WriteTransaction, utc_now
 from core.errors import UnknownNameError, XLabError
-from core.lab import Lab
+from core.lab import Lab, station_name
 
 HOLD_TIMEOUT_S = 120.0  # a holder not seen for this long may be taken over
 HEARTBEAT_S = 30.0
@@ -166,8 +165,8 @@ class SessionView:
 
 
 def host_name() -> str:
-    """This workstation's name in holds: ``XLAB_WORKSTATION`` or the host name."""
-    return os.environ.get("XLAB_WORKSTATION", "").strip() or socket.gethostname() or "this workstation"
+    """This workstation's name in holds (core.lab.station_name)."""
+    return station_name()
 
 
 def _ago(stamp: str | None) -> float:

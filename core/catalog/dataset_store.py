@@ -37,6 +37,27 @@ them; columns of millions of rows come back through ``group_concat`` and lists
 of ids go in as one JSON parameter (``json_each``). Only a refusal for
 physical objects shared across the splits counts them in SQL, through the
 temporary tables ``ds_pick`` and ``ds_other`` of the writing connection.
+
+How a million-image freeze reads fast
+-------------------------------------
+Printing and parsing numbers is most of the cost of reading millions of rows,
+and SQLite's work per row is the rest; so:
+
+* several integer columns travel as one number where their bounds (read off
+  indexes) let them fit in 62 bits (:class:`_Packing`): an image's id, usable
+  flag, item, bag and scanner as one; a box's image, revision, class and size
+  as one;
+* the live boxes come off the covering partial index ``annotations_live_boxes``
+  (migration 0011), in (image, revision) order: a scan of a narrow index with
+  nothing to filter and nothing to sort afterwards;
+* on SQLite both reads run in id ranges on read-only connections of their own
+  (:class:`Readers`) beside the write transaction, whose write lock keeps their
+  view equal to its own for the tables it has not written; the boxes are read
+  while the freeze checks shared objects and writes ``dataset_held``.
+
+On PostgreSQL the same statements run translated (core.catalog.pg) on the
+transaction's connection, one after the other: :class:`Readers` opens no
+connections there and ``INDEXED BY`` is left out.
 """
 
 from __future__ import annotations
@@ -46,9 +67,10 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from core.catalog.db import Catalog, WriteTransaction, connection_of, dict_rows, id_chunks, placeholders
+from core.catalog.db import BUSY_TIMEOUT_MS, Catalog, WriteTransaction, connection_of, dict_rows, id_chunks, placeholders
 from core.errors import CatalogError
 
 VERSION_COLUMNS = ("id, name, version, status, rule, rule_json, plan_id, parent_id, test_version_id, seed, "
@@ -58,9 +80,11 @@ _CELL_KEY_SQL = ", ".join(CELL_KEY)
 # Box size classes by the box's area, as the side of the square of the same
 # area: under 16 px, 16-32, ... , 1024 px and over.
 SIZE_BUCKETS = ("<16", "16-32", "32-64", "64-128", "128-256", "256-512", "512-1024", ">=1024")
-# The areas (square pixels) where buckets 1 to 7 start; bucket 0 is below 256.
+# The areas (square pixels) where buckets 1 to 7 start; bucket 0 is below 256. Each is a whole
+# number of 256 square pixels, so an area cut to whole pixels and then to whole 256ths (capped at
+# the last edge) keeps its bucket: the box read brings that number, 0 to 4096 (13 bits).
 _SIZE_EDGES = (256, 1024, 4096, 16384, 65536, 262144, 1048576)
-_AREA_BITS = 21  # holds an area up to the last edge
+_AREA_UNIT_BITS = 8
 
 
 # -- versions -----------------------------------------------------------------------
@@ -235,30 +259,35 @@ def _match_rows(columns: list[Any], valid: Any, table: list[Any]) -> Any:
     return np.where(ok, index[rows], -1)
 
 
-def _id_column(conn: sqlite3.Connection, column: str, sql: str) -> Any:
-    """The distinct values of integer ``column`` of the rows of ``FROM ...`` clause ``sql``, ascending."""
-    return _distinct(_int_columns(conn, sql, (column,))[0])
-
-
-def read_split(src: Catalog | WriteTransaction, plan_id: int, split: str) -> SplitImages:
+def read_split(src: Catalog | WriteTransaction, plan_id: int, split: str,
+               readers: Readers | None = None) -> SplitImages:
     """Every image of ``split``, with its cell of the plan and its state (:class:`SplitImages`).
 
-    One pass over the images; the cells come from the small inventory tables
-    and the plan's cells, and the states from the sets of open QA flags,
-    labelled images and labelled negatives, all matched as arrays.
+    One pass over the images (in id ranges on ``readers`` at once, with the
+    sets below); the cells come from the small inventory tables and the plan's
+    cells, and the states from the sets of open QA flags, labelled images and
+    labelled negatives, all matched as arrays.
     """
     import numpy as np
 
     conn = connection_of(src)
-    # The hashes come as bytes (no text decoding of 64 MB).
-    text = conn.execute("""SELECT group_concat(id), group_concat(IFNULL(item_id, -1)), group_concat(IFNULL(bag_id, -1)),
-                                  group_concat(IFNULL(scanner_id, -1)), group_concat(IFNULL(pose_id, 0)),
-                                  group_concat(usable), CAST(group_concat(sha256, '') AS BLOB)
-                           FROM images WHERE split = ?""", (split,)).fetchone()
-    ids, items, bags, scanners, poses, usable = (
-        np.fromstring(t, dtype=np.int64, sep=",") if t else np.zeros(0, dtype=np.int64) for t in text[:6])
+    readers = readers or Readers.serial(conn)
+    low, high = _bounds(conn, "images", "id")
+    # The pose alone: no index bounds it. The hashes come as bytes (no text decoding of 64 MB).
+    packing = _Packing([("id", low, high), ("usable", 0, 1),
+                        *[(f"IFNULL({c}, -1)", *_or_none(*_bounds(conn, "images", c, f"{c} IS NOT NULL"), -1))
+                          for c in ("item_id", "bag_id", "scanner_id")],
+                        ("IFNULL(pose_id, 0)", None, None)])
+    parts = readers.in_ranges(f"""SELECT {', '.join(f'group_concat({c})' for c in packing.columns())},
+                                         CAST(group_concat(sha256, '') AS BLOB)
+                                  FROM images WHERE split = ?""", "id", low, high, (split,))
+    sets = [readers.submit(f"SELECT group_concat(image_id) {sql}") for sql in (
+        "FROM qa_flags WHERE state = 'open'", "FROM image_labels WHERE negative = 1", "FROM label_image_counts")]
+    parts = [part.result() for part in parts]
+    ids, usable, items, bags, scanners, poses = packing.unpack([_ints(*texts) for texts in list(zip(*parts))[:-1]])
     try:
-        digests = np.frombuffer(binascii.unhexlify(text[6] or b""), dtype=np.uint8).reshape(len(ids), 32)
+        digests = np.frombuffer(binascii.unhexlify(b"".join(p[-1] for p in parts if p[-1])),
+                                dtype=np.uint8).reshape(len(ids), 32)
     except ValueError:  # binascii.Error is one
         bad = conn.execute("SELECT id, sha256 FROM images WHERE split = ? AND (length(sha256) != 64 OR "
                            "lower(sha256) GLOB '*[^0-9a-f]*') LIMIT 1", (split,)).fetchone()
@@ -286,9 +315,7 @@ def read_split(src: Catalog | WriteTransaction, plan_id: int, split: str) -> Spl
                         [[k[0] for k in cell_keys], [k[1] for k in cell_keys], [clutters[k[2]] for k in cell_keys],
                          [k[3] for k in cell_keys], [k[4] for k in cell_keys]])
 
-    flagged = _find(_id_column(conn, "image_id", "FROM qa_flags WHERE state = 'open'"), ids)[1]
-    negatives = _find(_id_column(conn, "image_id", "FROM image_labels WHERE negative = 1"), ids)[1]
-    boxed = _find(_id_column(conn, "image_id", "FROM label_image_counts"), ids)[1]
+    flagged, negatives, boxed = (_find(_distinct(_ints(found.result()[0])), ids)[1] for found in sets)
     states = np.where(usable == 0, 1, np.where(flagged, 2, np.where(boxed | negatives, 0, 3))).astype(np.uint8)
     return SplitImages(split, ids, items, bags, cells, states, negatives.astype(np.uint8), digests, cell_keys)
 
@@ -455,20 +482,276 @@ def segments(starts: Any, counts: Any) -> Any:
     return np.arange(total, dtype=np.int64) - np.repeat(firsts - np.asarray(starts, dtype=np.int64), counts)
 
 
+# -- reading beside the write transaction ---------------------------------------------------
+
+# Read connections a freeze reads on at once (the machines XLab runs on have two cores or
+# more), and the fewest ids a table must span to be read in ranges on them.
+SCAN_THREADS = 2
+PARALLEL_SCAN_ROWS = 100_000
+
+
+class Readers:
+    """Read-only connections to a SQLite catalog's file that run SELECTs beside a write transaction,
+    each on a thread of its own: SQLite computes and prints rows without Python's lock, so the reads
+    run at once with each other and with the transaction's own work. A context manager: its end
+    interrupts what still runs and closes them.
+
+    Open them at the start of the transaction, and read only tables the transaction has not
+    written: they see the last commit, and the transaction's write lock keeps any other commit out
+    until it ends, so there they see exactly what the transaction sees.
+
+    The fast path is SQLite's alone. A catalog in memory or on a server, or ``threads`` below 2,
+    has none (:meth:`serial`): each query then runs on the transaction's (or given) connection
+    when submitted. (A PostgreSQL branch could read on connections importing the transaction's
+    snapshot, ``pg_export_snapshot``.)"""
+
+    def __init__(self, conn: Any, threads: int | None = None):
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = SCAN_THREADS if threads is None else threads
+        path = ""
+        if isinstance(conn, sqlite3.Connection) and threads >= 2:
+            path = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+        self._conn = conn
+        self._uri = f"{Path(path).as_uri()}?mode=ro" if path else ""
+        self.threads = threads if path else 0
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="xlab-reader") if self.threads else None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._opened: list[sqlite3.Connection] = []
+        self._closed = False
+
+    @classmethod
+    def serial(cls, conn: Any) -> "Readers":
+        """Queries run on ``conn`` itself, one after the other."""
+        return cls(conn, threads=0)
+
+    def submit(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """A future of the first row of ``sql``."""
+        from concurrent.futures import Future
+
+        if self._pool is None:
+            done: Future = Future()
+            done.set_result(self._conn.execute(sql, tuple(params)).fetchone())
+            return done
+        return self._pool.submit(self._first_row, sql, tuple(params))
+
+    def in_ranges(self, sql: str, key: str, low: int | None, high: int | None,
+                  params: Sequence[Any] = ()) -> list[Any]:
+        """Futures of the first row of ``sql`` (ending in a WHERE clause) over ranges of the integer
+        ``key`` from ``low`` to ``high``, ascending: twice as many ranges as threads (so that a
+        thread done early takes another), one without readers or for a short span."""
+        import numpy as np
+
+        if low is None:
+            return [self.submit(sql, params)]
+        parts = 2 * self.threads if self.threads and high - low >= PARALLEL_SCAN_ROWS else 1
+        edges = np.linspace(low, high + 1, parts + 1).astype(np.int64).tolist()
+        return [self.submit(f"{sql} AND {key} >= ? AND {key} < ?", (*params, edges[i], edges[i + 1]))
+                for i in range(parts)]
+
+    def _first_row(self, sql: str, params: tuple) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        if self._closed:
+            raise CatalogError("the catalog's readers were closed")
+        return conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        """Interrupt the reads still running, wait for their threads, close the connections."""
+        if self._pool is None or self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            opened = list(self._opened)
+        for conn in opened:
+            conn.interrupt()
+        self._pool.shutdown(wait=True)
+        for conn in opened:
+            conn.close()
+
+    def __enter__(self) -> "Readers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _ints(*texts: str | None) -> Any:
+    """Comma-separated integers (group_concat's output, in parts) as one int64 array."""
+    import numpy as np
+
+    arrays = [np.fromstring(t, dtype=np.int64, sep=",") for t in texts if t]
+    if not arrays:
+        return np.zeros(0, dtype=np.int64)
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
 def _int_columns(conn: sqlite3.Connection, sql: str, columns: Sequence[str], params: Sequence[Any] = ()) -> list[Any]:
     """Integer ``columns`` of the rows of ``FROM ...`` clause ``sql`` as int64 arrays, in the
     rows' order. One group_concat per column: a million rows come back as a few strings
     rather than a million tuples, which is most of the cost of reading them."""
+    row = conn.execute(f"SELECT {', '.join(f'group_concat({c})' for c in columns)} {sql}", tuple(params)).fetchone()
+    return [_ints(text) for text in row]
+
+
+# Bits a packed value holds (a non-negative int64, with room to spare).
+_WORD_BITS = 62
+
+
+class _Packing:
+    """Integer SQL expressions read as few values as possible: each with the least and greatest
+    value it can take (``None``: not known; read alone), as many as fit in :data:`_WORD_BITS` bits
+    go into one value, each above the next. SQLite's group_concat and numpy's parse cost about as
+    much per number, whatever its length, as the rest of the work on a row: fewer, longer numbers
+    read faster."""
+
+    def __init__(self, fields: Sequence[tuple[str, int | None, int | None]]):
+        self.groups: list[list[tuple[int, str, int, int]]] = []  # per value: (field, sql, low, bits)
+        room = 0
+        for n, (sql, low, high) in enumerate(fields):
+            bits = max(1, int(high - low).bit_length()) if low is not None and high is not None else _WORD_BITS + 1
+            if bits > _WORD_BITS:
+                self.groups.append([(n, sql, 0, 0)])  # its own value, as it is
+                room = 0
+                continue
+            if bits > room:
+                self.groups.append([])
+                room = _WORD_BITS
+            self.groups[-1].append((n, sql if low == 0 else f"({sql}) - {low}", low, bits))
+            room -= bits
+        self.fields = len(fields)
+
+    def columns(self) -> list[str]:
+        """The SQL of each value."""
+        out = []
+        for group in self.groups:
+            shift = sum(bits for *_, bits in group)
+            terms = []
+            for _n, sql, _low, bits in group:
+                shift -= bits
+                terms.append(f"(({sql}) << {shift})" if shift else f"({sql})")
+            out.append(" + ".join(terms))
+        return out
+
+    def unpack(self, values: Sequence[Any]) -> list[Any]:
+        """Each field's int64 array, from the values' arrays."""
+        out: list[Any] = [None] * self.fields
+        for column, group in zip(values, self.groups):
+            shift = sum(bits for *_, bits in group)
+            for n, _sql, low, bits in group:
+                shift -= bits
+                field = column >> shift if shift else column
+                if len(group) > 1:
+                    field = field & ((1 << bits) - 1)
+                out[n] = field + low if low else field
+        return out
+
+
+def _bounds(conn: Any, table: str, column: str, where: str = "") -> tuple[int | None, int | None]:
+    """The least and greatest ``column`` of ``table`` (rows ``where``), each off an index where one
+    leads with it (one MIN or MAX per query: two in one would scan the table)."""
+    where = f"WHERE {where}" if where else ""
+    row = conn.execute(f"SELECT (SELECT MIN({column}) FROM {table} {where}), "
+                       f"(SELECT MAX({column}) FROM {table} {where})").fetchone()
+    return row[0], row[1]
+
+
+def _or_none(low: int | None, high: int | None, none: int) -> tuple[int, int]:
+    """Bounds of ``IFNULL(column, none)`` from the column's bounds."""
+    return min(none, none if low is None else low), max(none, none if high is None else high)
+
+
+# -- the boxes of a pick ---------------------------------------------------------------------
+
+# A live box: not deleted, not rejected. Migration 0011 indexes exactly these boxes by
+# (image, revision) with the columns a freeze reads, so the read is a scan of that narrow index
+# in image order (no look at the wide table, no filter to evaluate, no sort afterwards).
+_LIVE_BOX = "a.deleted = 0 AND a.qa_state != 'rejected'"
+_LIVE_BOX_INDEX = "annotations_live_boxes"
+
+
+class BoxRead:
+    """The live boxes of the images ``ids`` (ascending), being read (see :func:`read_boxes`)."""
+
+    def __init__(self, ids: Any, parts: list[Any], packing: _Packing):
+        self.ids = ids
+        self._parts = parts
+        self._packing = packing
+
+    def result(self) -> tuple[Any, Any, Any, Any]:
+        """Per box of the images: its image (position in ``ids``), revision id, class id (0: none)
+        and size bucket (index into :data:`SIZE_BUCKETS`), by image, then revision."""
+        import numpy as np
+
+        rows = [part.result() for part in self._parts]
+        values = [_ints(*texts) for texts in zip(*rows)] if rows else [_ints()] * len(self._packing.groups)
+        image_ids, revisions, classes, areas = self._packing.unpack(values)
+        owner, mine = _find(self.ids, image_ids)
+        if not mine.all():
+            owner, revisions, classes, areas = owner[mine], revisions[mine], classes[mine], areas[mine]
+        if len(owner) > 1 and not _ascending(owner, revisions):
+            order = _by_owner_then_revision(owner, revisions)
+            owner, revisions, classes, areas = owner[order], revisions[order], classes[order], areas[order]
+        edges = np.array(_SIZE_EDGES, dtype=np.int64) >> _AREA_UNIT_BITS
+        return owner, revisions, classes, np.searchsorted(edges, areas, side="right")
+
+
+def read_boxes(txn: WriteTransaction, ids: Any, readers: Readers | None = None) -> BoxRead:
+    """Start reading the live boxes of the images ``ids`` (ascending): on ``readers``, where given,
+    while the caller goes on; :meth:`BoxRead.result` waits for them.
+
+    A pick holding a good part of the labelled images reads every live box of its id span (in
+    ranges, one per reader at a time; a sequential scan costs less than a lookup per image) and
+    keeps its own; a small one looks its images' boxes up. Per box: image and revision id, class, and
+    area (positive, as x1 > x0 and y1 > y0) in whole 256ths of square pixels capped at the last
+    bucket's edge (see :data:`_SIZE_EDGES`), packed into as few numbers as fit (:class:`_Packing`)."""
     import numpy as np
 
-    row = conn.execute(f"SELECT {', '.join(f'group_concat({c})' for c in columns)} {sql}", tuple(params)).fetchone()
-    return [np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64) for text in row]
+    readers = readers or Readers.serial(txn.conn)
+    ids = np.asarray(ids, dtype=np.int64)
+    conn = txn.conn
+    indexed = f"INDEXED BY {_LIVE_BOX_INDEX}" if isinstance(conn, sqlite3.Connection) else ""
+    area = "((a.x1 - a.x0) * (a.y1 - a.y0))"
+    top = _SIZE_EDGES[-1] >> _AREA_UNIT_BITS
+    packing = _Packing([
+        ("a.image_id", *_bounds(conn, f"annotations a {indexed}", "a.image_id", _LIVE_BOX)),
+        ("a.revision_id", *_bounds(conn, "annotation_revisions", "id")),
+        ("IFNULL(a.class_id, 0)", *_or_none(*_bounds(conn, "annotations", "class_id", "deleted = 0"), 0)),
+        (f"min(CAST({area} AS INTEGER) >> {_AREA_UNIT_BITS}, {top})", 0, top),
+    ])
+    select = f"SELECT {', '.join(f'group_concat({c})' for c in packing.columns())}"
+    labelled = conn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
+    if not len(ids):
+        parts = []
+    elif len(ids) * 4 >= labelled:
+        parts = readers.in_ranges(f"{select} FROM annotations a {indexed} WHERE {_LIVE_BOX}", "a.image_id",
+                                  int(ids[0]), int(ids[-1]))
+    else:
+        parts = [readers.submit(f"{select} FROM json_each(?) p CROSS JOIN annotations a {indexed} "
+                                f"ON a.image_id = p.value WHERE {_LIVE_BOX}", (_json_ids(ids),))]
+    return BoxRead(ids, parts, packing)
 
 
-def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, subsets: Any) -> tuple[Members, Any, Any]:
+def _ascending(owner: Any, revisions: Any) -> bool:
+    """Whether the boxes are by owner, then revision id (as the index gives them)."""
+    steps = owner[1:] - owner[:-1]
+    same = steps == 0
+    return bool((steps >= 0).all() and (revisions[1:][same] > revisions[:-1][same]).all())
+
+
+def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, subsets: Any,
+                    boxes: BoxRead | None = None) -> tuple[Members, Any, Any]:
     """The picked images (ascending positions in ``images``, each with its subset, an index into
     :data:`SUBSETS`) as members, with their cell, setup and current labels (live, not rejected,
-    boxes; negative); and per box, its class id (0: none) and size bucket."""
+    boxes; negative); and per box, its class id (0: none) and size bucket. ``boxes``: the read of
+    their boxes started earlier (:func:`read_boxes`), else they are read now."""
     import numpy as np
 
     picked = np.asarray(picked, dtype=np.int64)
@@ -479,45 +762,21 @@ def collect_members(txn: WriteTransaction, images: SplitImages, picked: Any, sub
     number = np.zeros(len(counts), dtype=np.int32)
     number[used] = np.arange(len(used), dtype=np.int32)
     cells = number[images.cells[picked]]
-    # A pick holding a good part of the labelled images reads the boxes in one
-    # pass over the table (sequential, a third faster than a lookup per box)
-    # and keeps its own; a small one looks its images' boxes up.
-    labelled = txn.execute("SELECT COUNT(*) FROM label_image_counts").fetchone()[0]
-    live = "a.deleted = 0 AND a.qa_state != 'rejected'"
-    # Class and area in one column (fewer values to print and parse): the area (positive, as
-    # x1 > x0 and y1 > y0) cut to whole pixels and capped at the last bucket's edge keeps its
-    # size bucket, as the edges are whole numbers.
-    area = "((a.x1 - a.x0) * (a.y1 - a.y0))"
-    kind = (f"(IFNULL(a.class_id, 0) << {_AREA_BITS}) + "
-            f"CASE WHEN {area} < {_SIZE_EDGES[-1]} THEN CAST({area} AS INTEGER) ELSE {_SIZE_EDGES[-1]} END")
-    # Image and revision ids in one column too, where both fit in 62 bits.
-    low, top_image, top_revision = txn.execute(
-        "SELECT MIN((SELECT MIN(id) FROM images), (SELECT MIN(id) FROM annotation_revisions)), "
-        "(SELECT MAX(id) FROM images), (SELECT MAX(id) FROM annotation_revisions)").fetchone()
-    shift = int(top_revision or 1).bit_length()
-    pair = (low or 0) >= 0 and shift + int(top_image or 1).bit_length() <= 62
-    columns = (f"(a.image_id << {shift}) + a.revision_id", kind) if pair else ("a.image_id", "a.revision_id", kind)
-    if len(ids) * 4 >= labelled:
-        read = _int_columns(txn.conn, f"FROM annotations a NOT INDEXED WHERE {live}", columns)
-    else:
-        read = _int_columns(txn.conn, f"FROM json_each(?) p CROSS JOIN annotations a ON a.image_id = p.value "
-                                      f"WHERE {live}", columns, (_json_ids(ids),))
-    owners, revisions, kinds = (read[0] >> shift, read[0] & ((1 << shift) - 1), read[1]) if pair else read
-    owner, mine = _find(ids, owners)
-    owner, revisions, kinds = owner[mine], revisions[mine], kinds[mine]
-    order = _by_owner_then_revision(owner, revisions)
-    owner, revisions, kinds = owner[order], revisions[order], kinds[order]
+    boxes = boxes or read_boxes(txn, ids)
+    if not np.array_equal(boxes.ids, ids):
+        raise ValueError("the boxes read are not those of the picked images")
+    owner, revisions, classes, sizes = boxes.result()
     members = Members(ids, np.asarray(subsets, dtype=np.uint8), cells,
                       np.maximum(images.item_ids[picked], 0), images.bag_ids[picked], images.negatives[picked],
                       np.bincount(owner, minlength=len(ids)).astype(np.int32), revisions,
                       [images.cell_keys[c] for c in used.tolist()])
-    return members, kinds >> _AREA_BITS, np.searchsorted(_SIZE_EDGES, kinds & ((1 << _AREA_BITS) - 1), side="right")
+    return members, classes, sizes
 
 
 def _by_owner_then_revision(owner: Any, revisions: Any) -> Any:
-    """The order of boxes by owner, then revision id. The table gives them nearly in owner order,
-    which a stable sort of one combined key follows in a few passes; a lexsort is the fallback
-    where the key would not fit in 64 bits."""
+    """The order of boxes by owner, then revision id: a stable sort of one combined key (it follows
+    any order already there in a few passes); a lexsort is the fallback where the key would not
+    fit in 64 bits."""
     import numpy as np
 
     if not len(owner):
@@ -528,9 +787,15 @@ def _by_owner_then_revision(owner: Any, revisions: Any) -> Any:
     return np.lexsort((revisions, owner))
 
 
+def hold_images(txn: WriteTransaction, version_id: int, image_ids: Any) -> None:
+    """Mark a building version's images as held (an image some version holds is never deleted)."""
+    _insert_ids(txn, "INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT value, ? FROM json_each(?)",
+                image_ids, version_id)
+
+
 def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> int:
-    """Write the members of a building version (its cells, its parts) and mark its images as held.
-    Returns how many."""
+    """Write the members of a building version (its cells, its parts); :func:`hold_images` marks
+    their images as held. Returns how many."""
     txn.executemany(f"INSERT INTO dataset_cells (version_id, cell, {_CELL_KEY_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(version_id, n, *key) for n, key in enumerate(members.cell_keys)])
     starts = members.starts()
@@ -545,8 +810,6 @@ def insert_members(txn: WriteTransaction, version_id: int, members: Members) -> 
                     (version_id, part, last - first, int(members.image_ids[first]),
                      int(members.image_ids[last - 1]), *arrays,
                      members.revisions[begin:end].astype("<i8").tobytes()))
-    _insert_ids(txn, "INSERT OR IGNORE INTO dataset_held (image_id, version_id) SELECT value, ? FROM json_each(?)",
-                members.image_ids, version_id)
     return len(members)
 
 

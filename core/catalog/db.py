@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from core.catalog import pg
 from core.catalog.audit_chain import entry_hash
 from core.catalog.migrations import MIGRATION_SET, sqlite_utils_migrations
 from core.catalog.migrations import names as migration_names
@@ -172,12 +173,26 @@ def _applied_names(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in rows]
 
 
-class Catalog:
-    """The lab's catalog file. Use :meth:`open`; close with :meth:`close`."""
+def _pg_applied_names(conn: pg.Connection) -> list[str]:
+    """The migrations recorded in a server catalog (``xlab_migrations``), in the order applied."""
+    if conn.execute("SELECT to_regclass('xlab_migrations')").fetchone()[0] is None:
+        return []  # a new catalog
+    rows = conn.execute("SELECT name FROM xlab_migrations WHERE migration_set = ? ORDER BY applied_at, name",
+                        (MIGRATION_SET,)).fetchall()
+    return [r[0] for r in rows]
 
-    def __init__(self, path: Path, writer: sqlite3.Connection):
+
+class Catalog:
+    """The lab's catalog: a SQLite file (``path``), or a database on the lab's PostgreSQL
+    server (``url``; ``path`` is then None). Use :meth:`open`; close with :meth:`close`.
+    ``dialect``: "sqlite" or "postgresql"; the stores' SQL runs on both (core.catalog.pg)."""
+
+    def __init__(self, path: Path | None, writer: Any, url: str | None = None):
         self.path = path
+        self.url = url
+        self.dialect = "postgresql" if url else "sqlite"
         self._writer = writer
+        self._listener: pg.Connection | None = None
         self._write_lock = threading.RLock()
         # One read connection per OS thread. Keyed by thread id, not
         # threading.local: a Qt pool thread gets a fresh Python thread state
@@ -197,7 +212,11 @@ class Catalog:
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True) -> "Catalog":
-        """Open (and migrate to the head schema) the catalog at ``path``."""
+        """Open (and migrate to the head schema) the catalog at ``path``: a file, or a
+        ``postgresql://`` URL of a database on the lab's server (``create``: make the schema
+        in an empty database)."""
+        if pg.is_url(path):
+            return cls._open_server(str(path), create=create)
         path = Path(path)
         if not path.exists() and not create:
             raise CatalogError(f"no catalog at {path}; run 'xlab init' first")
@@ -216,6 +235,43 @@ class Catalog:
             catalog._outside_version = writer.execute("PRAGMA data_version").fetchone()[0]
         return catalog
 
+    @classmethod
+    def _open_server(cls, url: str, *, create: bool) -> "Catalog":
+        writer = pg.connect(url)
+        catalog = cls(None, writer, url)
+        try:
+            if not _pg_applied_names(writer):
+                if not create:
+                    raise CatalogError(f"no XLab catalog in {pg.safe_url(url)}; create it with "
+                                       f"'xlab init --lab DIR --catalog {pg.safe_url(url)}'")
+                collation = writer.execute("SELECT datcollate FROM pg_database "
+                                           "WHERE datname = current_database()").fetchone()[0]
+                if collation not in ("C", "POSIX"):
+                    # Names, barcodes and exports sort by their bytes on SQLite; the same here.
+                    raise CatalogError(f"the database {pg.safe_url(url)} sorts text by '{collation}'; create it "
+                                       "with CREATE DATABASE ... TEMPLATE template0 ENCODING 'UTF8' "
+                                       "LC_COLLATE 'C' LC_CTYPE 'C' (docs/lab-server.md)")
+            catalog.migrate()
+            listener = pg.connect(url)
+            listener.execute(f"LISTEN {pg.NOTIFY_CHANNEL}")
+            catalog._listener = listener
+            with catalog._write_lock:
+                catalog._seen = _counters(writer)
+        except BaseException:
+            catalog.close()
+            raise
+        return catalog
+
+    @property
+    def target(self) -> Path | str:
+        """What :meth:`open` takes to open this catalog again (another connection to it)."""
+        return self.url or self.path
+
+    @property
+    def where(self) -> str:
+        """The catalog's file, or its server database (without a password), for messages."""
+        return pg.safe_url(self.url) if self.url else str(self.path)
+
     # -- schema -------------------------------------------------------------
 
     def migrate(self) -> list[str]:
@@ -226,6 +282,8 @@ class Catalog:
         catalog at once apply each migration exactly once.
         """
         known = migration_names()
+        if self.dialect == "postgresql":
+            return self._migrate_server(known)
         with self._write_lock:
             applied = _applied_names(self._writer)
             self._refuse_unknown(applied, known)
@@ -252,15 +310,54 @@ class Catalog:
                     return applied_now
                 applied_now.append(pending[0])
 
+    def _migrate_server(self, known: list[str]) -> list[str]:
+        """The PostgreSQL statements of each pending migration (core.catalog.pg_schema), each in
+        its own transaction under the writers' lock: stations opening a new catalog at once apply
+        each exactly once."""
+        from core.catalog.pg_schema import postgres_migrations
+
+        applied_now: list[str] = []
+        with self._write_lock:
+            if set(known) <= set(_pg_applied_names(self._writer)):
+                self._refuse_unknown(_pg_applied_names(self._writer), known)
+                return []
+            for name, statements in postgres_migrations():
+                self._writer.execute("BEGIN")
+                try:
+                    self._writer.execute("SELECT pg_advisory_xact_lock(?)", (pg.WRITE_LOCK,))
+                    # Under the lock: a station opening the same new catalog waits here, then
+                    # finds the table and each migration done.
+                    self._writer.execute("CREATE TABLE IF NOT EXISTS xlab_migrations (migration_set TEXT NOT NULL, "
+                                         "name TEXT NOT NULL, applied_at TEXT NOT NULL, "
+                                         "PRIMARY KEY (migration_set, name))")
+                    done = _pg_applied_names(self._writer)
+                    self._refuse_unknown(done, known)
+                    if name not in done:
+                        for statement in statements:
+                            self._writer.raw.execute(statement)
+                        self._writer.execute("INSERT INTO xlab_migrations (migration_set, name, applied_at) "
+                                             "VALUES (?, ?, ?)", (MIGRATION_SET, name, utc_now()))
+                        applied_now.append(name)
+                except BaseException:
+                    self._writer.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._writer.schema_changed()
+                self._writer.execute("COMMIT")
+        return applied_now
+
     def _refuse_unknown(self, applied: list[str], known: list[str]) -> None:
         unknown = set(applied) - set(known)
         if unknown:
             raise CatalogTooNewError(
-                f"{self.path} was written by a newer XLab (migrations {sorted(unknown)}); "
+                f"{self.where} was written by a newer XLab (migrations {sorted(unknown)}); "
                 "update XLab before opening it"
             )
 
     def applied_migrations(self) -> list[str]:
+        if self.dialect == "postgresql":
+            with self._write_lock:
+                return _pg_applied_names(self._writer)
         return _applied_names(self.reader())
 
     # -- reading ------------------------------------------------------------
@@ -272,7 +369,7 @@ class Catalog:
         ident = threading.get_ident()
         conn = self._readers.get(ident)
         if conn is None:
-            conn = _connect(self.path, read_only=True)
+            conn = pg.connect(self.url, read_only=True) if self.url else _connect(self.path, read_only=True)
             with self._readers_lock:
                 self._readers[ident] = conn
         return conn
@@ -280,7 +377,8 @@ class Catalog:
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         conn = self.reader()
         cursor = conn.execute(sql, params)
-        cursor.row_factory = sqlite3.Row
+        if self.dialect == "sqlite":
+            cursor.row_factory = sqlite3.Row
         return cursor.fetchall()
 
     def query_one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
@@ -297,6 +395,8 @@ class Catalog:
         own commits leave it alone), and only then is the small counter table
         read. Any thread.
         """
+        if self.dialect == "postgresql":
+            return self._server_change()
         if not self._write_lock.acquire(blocking=False):
             return None
         try:
@@ -311,6 +411,32 @@ class Catalog:
             self._write_lock.release()
         return Change(tables, "changed by another program", outside=True) if tables else None
 
+    def _server_change(self) -> Change | None:
+        """Other stations' writes, from the notifications their commits sent (LISTEN/NOTIFY):
+        each names the tables a write changed. Ours (sent by our writer) are left out. After the
+        listening connection was lost (a server restart) what came meanwhile is unknown: once it
+        is back, every counted table is named, so that views read again."""
+        if self._listener is None:
+            return None
+        tables: set[str] = set()
+        if self._listener.lost:
+            if not self._write_lock.acquire(blocking=False):
+                return None
+            try:
+                self._listener.execute(f"LISTEN {pg.NOTIFY_CHANNEL}")  # connects again, or raises CatalogError
+                tables.update(_counters(self._writer))
+            finally:
+                self._write_lock.release()
+        own = self._writer.backend_pid
+        try:
+            for note in self._listener.raw.notifies(timeout=0):
+                if note.pid != own:
+                    tables.update(t for t in note.payload.split(",") if t)
+        except Exception as exc:  # noqa: BLE001 - psycopg's; the next call connects again
+            raise CatalogError(f"lost the connection to the lab's catalog server {self.where} ({exc}); "
+                               "XLab connects again at the next look") from exc
+        return Change(frozenset(tables), "changed at another station", outside=True) if tables else None
+
     # -- writing ------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -321,10 +447,17 @@ class Catalog:
         writing thread, after the commit. On any exception the transaction is
         rolled back and nothing is published.
         """
+        server = self.dialect == "postgresql"
         with self._write_lock:
             txn = WriteTransaction(self._writer, actor or current_actor())
-            self._writer.execute("BEGIN IMMEDIATE")
+            if server:
+                self._writer.execute("BEGIN")
+            else:
+                self._writer.execute("BEGIN IMMEDIATE")
             try:
+                if server:
+                    # One writer at a time on the server, as SQLite's BEGIN IMMEDIATE (core.catalog.pg).
+                    self._writer.execute("SELECT pg_advisory_xact_lock(?)", (pg.WRITE_LOCK,))
                 # Inside the transaction: nobody else can move the counters
                 # between these two reads, so their difference is this write.
                 before = _counters(self._writer)
@@ -334,6 +467,10 @@ class Catalog:
                 self._seen = before
                 yield txn
                 after = _counters(self._writer)
+                if server and _changed(before, after):
+                    # Delivered to the other stations at COMMIT, not at all on ROLLBACK.
+                    self._writer.execute("SELECT pg_notify(?, ?)",
+                                         (pg.NOTIFY_CHANNEL, ",".join(sorted(_changed(before, after)))))
             except sqlite3.IntegrityError as exc:
                 # A rule the schema enforces (published plans, split pools,
                 # the append-only audit log): the trigger's message is for the user.
@@ -359,6 +496,11 @@ class Catalog:
     # -- housekeeping -------------------------------------------------------
 
     def integrity_check(self) -> str:
+        """'ok', or SQLite's list of problems. A server keeps its own storage whole (and its
+        constraints always hold): there the check is that it answers at the head schema."""
+        if self.dialect == "postgresql":
+            missing = set(migration_names()) - set(self.applied_migrations())
+            return "ok" if not missing else f"migrations not applied: {sorted(missing)}"
         return self.reader().execute("PRAGMA integrity_check").fetchone()[0]
 
     def close(self) -> None:
@@ -377,7 +519,10 @@ class Catalog:
                     self._retired.append(conn)
             self._readers.clear()
         with self._write_lock:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
+            if self._listener is not None:
+                self._listener.close()
 
     def __enter__(self) -> "Catalog":
         return self

@@ -27,6 +27,11 @@ def migration(name: str) -> Callable:
     return register
 
 
+def steps() -> list[tuple[str, Callable[["Database"], None]]]:
+    """Every migration's name and function, in order."""
+    return list(_STEPS)
+
+
 def names() -> list[str]:
     """Every migration's name, in order."""
     return [name for name, _ in _STEPS]
@@ -1149,3 +1154,13 @@ def m0010(db: Database) -> None:
             prev, last_id = digest, entry["id"]
         db.conn.executemany("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", updates)
     _run(db, [_forbid("audit_log_no_update", "UPDATE", "audit_log", "", "the audit log is append-only")])
+
+
+@migration("0011_annotations_live_boxes")
+def m0011(db: Database) -> None:
+    # A freeze reads every live (not deleted, not rejected) box of a million images: this index
+    # holds exactly those boxes, by image and revision, with the columns the freeze reads, so the
+    # read is a scan of a narrow index in image order instead of the wide table filtered row by
+    # row and sorted after (core/catalog/dataset_store.py).
+    _run(db, ["CREATE INDEX annotations_live_boxes ON annotations "
+              "(image_id, revision_id, class_id, x0, y0, x1, y1) WHERE deleted = 0 AND qa_state != 'rejected'"])

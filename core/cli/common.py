@@ -1,4 +1,4 @@
-"""Options every command shares (``--lab``, ``--user``, ``--json``, ``--quiet``).
+"""Options every command shares (``--lab``, ``--user``, ``--station``, ``--json``, ``--quiet``).
 
 They are accepted before or after the command: ``xlab --lab L quota status``
 and ``xlab quota status --lab L`` mean the same. Each is declared on the
@@ -30,6 +30,8 @@ def _add_lab(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lab", metavar="DIR",
                         help="lab folder (catalog and image store); default $XLAB_LAB or the per-user data folder")
     parser.add_argument("--user", metavar="NAME", help="name recorded in the audit log (default: your login)")
+    parser.add_argument("--station", metavar="NAME",
+                        help="this station's name, where sessions are held (default $XLAB_STATION or the host name)")
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +46,7 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
 class Common:
     """Parent parsers, given to ``add_parser(..., parents=[...])``.
 
-    ``lab``: --lab and --user (every command that opens a lab); ``json`` and
+    ``lab``: --lab, --user and --station (every command that opens a lab); ``json`` and
     ``quiet`` for the commands with those outputs; ``anywhere``: all four, for
     the top-level parser and command groups (``quota``, ``session``...).
     """
@@ -81,6 +83,12 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     args.quiet = getattr(args, "quiet", False)
     args.user = getattr(args, "user", None)
     args.lab = getattr(args, "lab", None) or os.environ.get("XLAB_LAB") or None
+    station = (getattr(args, "station", None) or "").strip()
+    if station:
+        # Through the environment: core.lab.station_name reads it, and so do the processes
+        # this command starts (ingest, a run, the window's).
+        os.environ["XLAB_STATION"] = station
+    args.station = station or None
     return args
 
 

@@ -13,9 +13,10 @@ from core.errors import XLabError
 def cmd_init(args: argparse.Namespace) -> int:
     from core.lab import Lab
 
-    with Lab.init(args.lab) as lab:
+    with Lab.init(args.lab, catalog=args.catalog) as lab:
         applied = lab.catalog.applied_migrations()
-        print(f"lab ready at {lab.paths.root} (schema: {applied[-1] if applied else 'empty'})")
+        print(f"lab ready at {lab.paths.root}, catalog {lab.catalog.where} "
+              f"(schema: {applied[-1] if applied else 'empty'})")
     return 0
 
 
@@ -101,6 +102,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p = subparsers.add_parser("init", parents=[common.lab])
+    p.add_argument("--catalog", metavar="URL",
+                   help="keep the catalog on the lab's PostgreSQL server: postgresql://USER@HOST[:PORT]/DATABASE "
+                        "(the lab folder, on a share every station mounts, holds the store and this address)")
     p.set_defaults(func=cmd_init)
 
     p = subparsers.add_parser("sizing", parents=[common.json])

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "the audit log: list with filters, history of one object, export, verify the hash chain"),
     "backup": ("backup", "back up the lab (catalog and store, with a manifest of hashes) while it runs"),
     "restore": ("backup", "restore a backup into a new lab folder"),
+    "catalog": ("catalog", "move the catalog onto the lab's PostgreSQL server, or back into one file"),
     "verify": ("backup", "check the catalog, the audit chain and every stored file against its hash"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),

@@ -216,8 +216,8 @@ def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, r
         plan_row = _plan(catalog, plan, parent_row["plan_id"] if parent_row else None)
         seed = None
     try:
-        with catalog.write(actor) as txn:
-            report = _freeze_in(txn, name, rule, plan_row, ratio, seed, parent_row, test_row,
+        with catalog.write(actor) as txn, store.Readers(txn.conn) as readers:
+            report = _freeze_in(txn, readers, name, rule, plan_row, ratio, seed, parent_row, test_row,
                                 exclude_near_duplicates, validation, dry_run)
             if dry_run:
                 raise _DryRun(report)
@@ -226,9 +226,12 @@ def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, r
     return report
 
 
-def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any], ratio: int | None,
-               seed: int | None, parent: dict[str, Any] | None, test: dict[str, Any] | None,
+def _freeze_in(txn: WriteTransaction, readers: store.Readers, name: str, rule: str, plan: dict[str, Any],
+               ratio: int | None, seed: int | None, parent: dict[str, Any] | None, test: dict[str, Any] | None,
                exclude: bool, validation: float | None, dry_run: bool) -> FreezeReport:
+    """The freeze, in ``txn``; ``readers`` (opened before it writes) read the split and the boxes
+    beside it: the boxes from when the pick is known, while the checks run and the held images
+    are written (the tables read are never written here)."""
     import numpy as np
 
     from core.catalog import label_store
@@ -239,7 +242,7 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
     other = "train" if rule == "test" else "test"
     test_id = None if test is None else test["id"]
     # The split's images are read once; every choice below works on their arrays.
-    images = store.read_split(txn, plan["id"], split)
+    images = store.read_split(txn, plan["id"], split, readers)
     in_plan = images.cells >= 0
     state_counts = np.bincount(images.states[in_plan], minlength=len(store.STATES)).tolist()
     left_out = {state: n for state, n in sorted(zip(store.STATES, state_counts)) if state != "ok" and n}
@@ -263,6 +266,7 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
     else:
         ks, picked, subsets, draws = _draw_train(txn, images, eligible, plan, ratio, seed, parent, test_members,
                                                  validation)
+    boxes = store.read_boxes(txn, images.image_ids[picked], readers)
     if exclude:
         near_left = []
         left_out["near_duplicate_of_other_split"] = len(excluded)
@@ -287,7 +291,8 @@ def _freeze_in(txn: WriteTransaction, name: str, rule: str, plan: dict[str, Any]
             "qa": "usable, labelled (a live, not rejected, box or a labelled negative), no open QA flag",
         }, sort_keys=True),
     })
-    members, box_classes, box_sizes = store.collect_members(txn, images, picked, subsets)
+    store.hold_images(txn, version_id, images.image_ids[picked])
+    members, box_classes, box_sizes = store.collect_members(txn, images, picked, subsets, boxes)
     store.insert_members(txn, version_id, members)
     stats = _stats(members, box_classes, box_sizes, names)
     content_hash = _content_hash(members, images.digests[picked])

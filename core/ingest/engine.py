@@ -316,7 +316,10 @@ class Ingestor:
                 "nothing was lost (files not taken are still in their folders)")
 
     def _full(self, exc: BaseException) -> StoreFullError:
-        where = self.lab.paths.root if is_catalog_error(exc) else self.store.root
+        where = self.store.root
+        if is_catalog_error(exc):
+            # A server catalog's disk is the server's, not the lab folder's.
+            where = self.lab.catalog.where if self.lab.catalog.dialect == "postgresql" else self.lab.paths.root
         return StoreFullError(self.full_message(f"no space left on the disk of {where} ({describe(exc)})"))
 
     def record_skipped(self, skipped: list[tuple[str, str]], scanner: ScannerInfo | None) -> list[Outcome]:

@@ -18,3 +18,4 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 "$PY" -m tests.bench.bench_audit
 "$PY" -m tests.bench.bench_backup
 "$PY" -m tests.bench.bench_train
+"$PY" -m tests.bench.bench_stations

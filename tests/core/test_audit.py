@@ -24,6 +24,8 @@ from core.progress import run_to_end
 from tests.core.catalog_versions import catalog_before
 from tests.core.ingest_helpers import drop, scan_png, tiny_lab
 
+pytestmark = pytest.mark.both_backends
+
 
 def chain_rows(catalog: Catalog) -> list[dict]:
     cursor = catalog.reader().execute("SELECT * FROM audit_log ORDER BY id")

@@ -15,46 +15,75 @@ from core.catalog.tally import rebuild_tallies
 from core.errors import CatalogError, CatalogTooNewError
 from tests.bench.seed import in_pool, seed_catalog
 
+pytestmark = pytest.mark.both_backends
 
-def test_migrations_take_an_empty_file_to_head_and_rerun_is_a_no_op(tmp_path):
-    path = tmp_path / "c.sqlite"
-    catalog = Catalog.open(path)
+
+def _tables(catalog) -> set[str]:
+    if catalog.dialect == "postgresql":
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    return {r[0] for r in catalog.query(sql)}
+
+
+def _schema(catalog) -> list:
+    if catalog.dialect == "postgresql":
+        return catalog.query("SELECT table_name, column_name, data_type, is_nullable, column_default "
+                             "FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY 1, 2")
+    return catalog.query("SELECT sql FROM sqlite_master ORDER BY name")
+
+
+def _record_migration(catalog, name: str) -> None:
+    """Write a migration into the catalog's record as a newer XLab would."""
+    table = "xlab_migrations" if catalog.dialect == "postgresql" else "_sqlite_migrations"
+    with catalog.write() as txn:
+        txn.execute(f"INSERT INTO {table} (migration_set, name, applied_at) VALUES ('xlab', ?, 'now')", (name,))
+
+
+def test_migrations_take_an_empty_catalog_to_head_and_rerun_is_a_no_op(new_catalog):
+    target = new_catalog(migrated=False)
+    catalog = Catalog.open(target)
     head = migrations.names()
     assert catalog.applied_migrations() == head
-    tables = {r["name"] for r in catalog.query("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"threat_classes", "bags", "quota_cells", "images", "audit_log", "cell_tally"} <= tables
-    schema = catalog.query("SELECT sql FROM sqlite_master ORDER BY name")
+    assert {"threat_classes", "bags", "quota_cells", "images", "audit_log", "cell_tally"} <= _tables(catalog)
+    schema = _schema(catalog)
     catalog.close()
-    again = Catalog.open(path)
+    again = Catalog.open(target)
     assert again.migrate() == []
-    assert again.query("SELECT sql FROM sqlite_master ORDER BY name") == schema
+    assert _schema(again) == schema
     assert again.applied_migrations() == head
     again.close()
 
 
 def test_catalog_settings(empty_lab):
     conn = empty_lab.catalog.reader()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    with pytest.raises(sqlite3.OperationalError):
-        conn.execute("INSERT INTO luggage_types (name) VALUES ('x')")  # readers are read-only
+    if empty_lab.catalog.dialect == "sqlite":
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("INSERT INTO luggage_types (name) VALUES ('x')")  # readers are read-only
+    else:
+        import psycopg
+
+        assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO luggage_types (name) VALUES ('x')")
+    assert empty_lab.catalog.query("SELECT name FROM luggage_types") == []
 
 
 def test_foreign_keys_are_enforced(empty_lab):
-    with pytest.raises(CatalogError, match="FOREIGN KEY"):
+    with pytest.raises(CatalogError, match="(?i)the catalog refused the change: .*FOREIGN KEY"):
         with empty_lab.catalog.write() as txn:
             txn.execute("INSERT INTO threat_items (barcode, class_id) VALUES ('X', 999)")
 
 
-def test_a_catalog_from_a_newer_xlab_is_refused(tmp_path):
-    path = tmp_path / "c.sqlite"
-    Catalog.open(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('xlab', '9999_future', 'now')")
-    conn.commit()
-    conn.close()
+def test_a_catalog_from_a_newer_xlab_is_refused(new_catalog):
+    target = new_catalog()
+    catalog = Catalog.open(target)
+    _record_migration(catalog, "9999_future")
+    catalog.close()
     with pytest.raises(CatalogTooNewError, match="newer XLab"):
-        Catalog.open(path)
+        Catalog.open(target)
 
 
 def test_a_file_that_is_not_a_catalog_gets_a_clear_message(tmp_path):
@@ -127,17 +156,15 @@ _fresh = itertools.count()
 
 def _independent_tally(catalog):
     """The per-cell counts computed from scratch with pandas."""
-    conn = catalog.reader()
-    df = pd.read_sql(
+    rows = catalog.query(
         """SELECT i.split, IFNULL(ti.class_id, 0) AS class_key, b.luggage_type_id, b.clutter_level,
                   s.model_id AS scanner_model_id, IFNULL(i.pose_id, 0) AS pose_key, i.item_id, i.bag_id
            FROM images i JOIN bags b ON b.id = i.bag_id JOIN scanners s ON s.id = i.scanner_id
            LEFT JOIN threat_items ti ON ti.id = i.item_id
-           WHERE i.usable = 1 AND i.split IS NOT NULL""",
-        conn,
-    )
-    df["item_id"] = df["item_id"].fillna(0)
+           WHERE i.usable = 1 AND i.split IS NOT NULL""")
     keys = ["split", "class_key", "luggage_type_id", "clutter_level", "scanner_model_id", "pose_key"]
+    df = pd.DataFrame([tuple(r) for r in rows], columns=keys + ["item_id", "bag_id"])
+    df["item_id"] = df["item_id"].fillna(0)
     images = df.groupby(keys).size().rename("images")
     setups = df.drop_duplicates(keys + ["item_id", "bag_id"]).groupby(keys).size().rename("setups")
     out = pd.concat([images, setups], axis=1).reset_index()
@@ -153,13 +180,21 @@ def _tally(catalog):
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
+def seeded(tmp_path_factory, catalog_backend):
+    import contextlib
+
     from core.lab import Lab
 
-    lab = Lab.init(tmp_path_factory.mktemp("seeded"))
-    seed_catalog(lab, n_classes=4, n_images=600, seed=3)
-    yield lab
-    lab.close()
+    with contextlib.ExitStack() as databases:
+        url = None
+        if catalog_backend == "postgresql":
+            from tests.pg import fresh_database
+
+            url = databases.enter_context(fresh_database("xlab_test", migrated=True))
+        lab = Lab.init(tmp_path_factory.mktemp("seeded"), catalog=url)
+        seed_catalog(lab, n_classes=4, n_images=600, seed=3)
+        yield lab
+        lab.close()
 
 
 def test_triggers_keep_tallies_equal_to_a_recount(seeded):
@@ -198,19 +233,20 @@ def test_tallies_follow_updates_and_deletes(seeded, edits):
     assert _tally(catalog) == _independent_tally(catalog)
 
 
-def test_processes_opening_a_new_catalog_at_once_migrate_it_once(tmp_path):
+def test_processes_opening_a_new_catalog_at_once_migrate_it_once(new_catalog):
     import subprocess
     import sys
 
-    path = tmp_path / "shared.sqlite"
-    code = f"from core.catalog import Catalog; c = Catalog.open({str(path)!r}); print(len(c.applied_migrations()))"
+    target = new_catalog(migrated=False)
+    code = f"from core.catalog import Catalog; c = Catalog.open({str(target)!r}); print(len(c.applied_migrations()))"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err for _, err in results]
     head = len(migrations.names())
     assert [int(out) for out, _ in results] == [head] * 4
-    catalog = Catalog.open(path)
-    assert catalog.query_one("SELECT COUNT(*) AS n FROM _sqlite_migrations")["n"] == head
+    catalog = Catalog.open(target)
+    table = "xlab_migrations" if catalog.dialect == "postgresql" else "_sqlite_migrations"
+    assert catalog.query_one(f"SELECT COUNT(*) AS n FROM {table}")["n"] == head
     catalog.close()
 
 
@@ -228,17 +264,17 @@ def test_opening_an_up_to_date_catalog_loads_neither_sqlite_utils_nor_pandas(tmp
     assert out.strip() == "[]"
 
 
-def test_closing_the_catalog_under_another_threads_read_stops_that_read_without_crashing(tmp_path):
+def test_closing_the_catalog_under_another_threads_read_stops_that_read_without_crashing(new_catalog):
     """A window closes its lab while a background read is running: the read ends with an error,
     the process goes on (closing a connection under a running statement used to crash it)."""
-    import sqlite3
     import threading
 
     from core.catalog.db import Catalog
     from core.errors import CatalogError
 
-    catalog = Catalog.open(tmp_path / "c.sqlite", create=True)
+    catalog = Catalog.open(new_catalog(), create=True)
     started, outcome = threading.Event(), []
+    stopped = (sqlite3.OperationalError, CatalogError)
 
     def long_read() -> None:
         conn = catalog.reader()
@@ -247,8 +283,8 @@ def test_closing_the_catalog_under_another_threads_read_stops_that_read_without_
             conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000000) "
                          "SELECT COUNT(*) FROM n").fetchone()
             outcome.append("finished")
-        except sqlite3.OperationalError as exc:
-            outcome.append(str(exc))
+        except stopped as exc:
+            outcome.append(str(exc).split(":")[0])
         try:
             catalog.reader()
         except CatalogError as exc:

@@ -20,6 +20,8 @@ from core.lab import Lab
 from tests.bench.seed import in_pool, seed_catalog
 from tests.core.catalog_versions import catalog_before
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def seeded(empty_lab) -> Lab:
@@ -45,13 +47,23 @@ def _write_images(lab: Lab, *rows: tuple):
     return txn.change
 
 
+def _tables_and_triggers(catalog) -> tuple[set[str], set[str]]:
+    if catalog.dialect == "postgresql":
+        tables = {r[0] for r in catalog.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_name != 'xlab_migrations'")}
+        triggers = {r[0] for r in catalog.query("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+        return tables, triggers
+    tables = {r[0] for r in catalog.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    return tables, {r[0] for r in catalog.query("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
 def test_every_table_a_view_can_show_is_counted(empty_lab):
     """A table added by a later migration without count_changes() fails here."""
-    conn = empty_lab.catalog.reader()
-    tables = {r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")} - UNCOUNTED_TABLES
-    counted = {r[0] for r in conn.execute("SELECT tbl FROM change_counters")}
-    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    tables, triggers = _tables_and_triggers(empty_lab.catalog)
+    tables -= UNCOUNTED_TABLES
+    counted = {r[0] for r in empty_lab.catalog.query("SELECT tbl FROM change_counters")}
     assert counted == tables
     missing = [f"{t}_changed_{e}" for t in tables for e in ("insert", "update", "delete")
                if f"{t}_changed_{e}" not in triggers]
@@ -109,7 +121,7 @@ def test_another_catalogs_writes_arrive_as_the_tables_they_changed(seeded):
     outside_change names its tables once, and never mixes them into our own."""
     mine = seeded.catalog
     assert mine.outside_change() is None
-    other = Catalog.open(mine.path)
+    other = Catalog.open(mine.target)
     try:
         with other.write() as txn:
             txn.execute("INSERT INTO luggage_types (name) VALUES ('crate')")
@@ -137,9 +149,18 @@ def _schema(conn: sqlite3.Connection) -> list[tuple]:
     return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").fetchall()
 
 
-def test_the_migration_counts_changes_on_an_existing_catalog(tmp_path, seeded):
+@pytest.fixture
+def seeded_file(tmp_path) -> Lab:
+    """A seeded lab with its catalog in a file (a server catalog has no older releases to upgrade)."""
+    lab = Lab.init(tmp_path / "file-lab")
+    seed_catalog(lab, n_classes=2, n_images=0, items_per_class=4, n_bags=8)
+    return lab
+
+
+def test_the_migration_counts_changes_on_an_existing_catalog(tmp_path, seeded_file):
     """A catalog with inventory, a published plan and images, as the release
     before change counters left it, migrates and then names its changes."""
+    seeded = seeded_file
     _write_images(seeded, _image(seeded, 1, bag_index=2), _image(seeded, 2, bag_index=3, split="train"))
     seeded.close()
     path = catalog_before(Path(seeded.catalog.path), tmp_path / "before-0006.sqlite", "0006_change_counters")

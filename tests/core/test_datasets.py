@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from collections import Counter, defaultdict
 
 import pytest
@@ -173,8 +174,9 @@ def test_a_derived_version_keeps_its_parents_images_when_new_ones_arrive(lab):
     assert before < after and after & new
 
 
-def test_a_physical_object_in_both_splits_is_refused_with_the_list(lab):
+def test_a_physical_object_in_both_splits_is_refused_with_the_list(lab, monkeypatch):
     # A catalog from before split pools (migration 0003) can hold an item in both splits.
+    monkeypatch.setattr(dataset_store, "PARALLEL_SCAN_ROWS", 0)  # the boxes are being read in ranges when refused
     test_image = lab.catalog.query_one(
         "SELECT i.*, t.barcode FROM images i JOIN threat_items t ON t.id = i.item_id WHERE split = 'test' LIMIT 1")
     train_bag = lab.catalog.query_one("SELECT bag_id FROM images WHERE split = 'train' LIMIT 1")["bag_id"]
@@ -191,6 +193,7 @@ def test_a_physical_object_in_both_splits_is_refused_with_the_list(lab):
     assert f"item {test_image['barcode']}: " in str(refused.value)
     assert any(p.startswith(f"item {test_image['barcode']}: ") and "1 in train" in p for p in refused.value.problems)
     assert versions.list_versions(lab.catalog) == []  # nothing frozen
+    assert not [t for t in threading.enumerate() if t.name.startswith("xlab-reader")]
 
 
 def test_an_image_taken_out_of_the_splits_does_not_make_its_objects_shared(lab):
@@ -437,3 +440,70 @@ def test_members_split_over_several_parts_read_back_whole(lab, monkeypatch):
     for image_id, *_rest, revisions in dataset_store.members(lab.catalog, v1["id"])[::50]:
         assert [int(r) for r in revisions.split()] == sorted(
             b.revision_id for b in labels_of(lab.catalog, image_id, as_of=v1["label_seq"]).kept)
+
+
+def test_images_and_boxes_read_on_several_readers_freeze_the_same_version(lab, monkeypatch):
+    # A large catalog's images and boxes are read in id ranges by several readers at once; here every
+    # table is "large". On the transaction's own connection alone, the freeze gives the same version.
+    monkeypatch.setattr(dataset_store, "SCAN_THREADS", 0)
+    serial = versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    monkeypatch.setattr(dataset_store, "PARALLEL_SCAN_ROWS", 0)
+    monkeypatch.setattr(dataset_store, "SCAN_THREADS", 3)
+    parallel = versions.freeze(lab.catalog, "test-set", "test", plan=PLAN)
+    v1, v2 = (versions.resolve(lab.catalog, f"test-set@{n}") for n in (1, 2))
+    assert parallel.boxes == serial.boxes > 0
+    assert dataset_store.members(lab.catalog, v1["id"]) == dataset_store.members(lab.catalog, v2["id"])
+    assert parallel.content_hash == serial.content_hash
+    # Every image of both splits and every box, whichever range it falls in.
+    plan_id = lab.catalog.query_one("SELECT id FROM quota_plans WHERE name = ?", (PLAN,))["id"]
+    labelled = [r["image_id"] for r in lab.catalog.query("SELECT image_id FROM label_image_counts ORDER BY image_id")]
+    with lab.catalog.write() as txn, dataset_store.Readers(txn.conn) as readers:
+        assert readers.threads == 3
+        for split in ("test", "train"):
+            alone, ranged = (dataset_store.read_split(txn, plan_id, split, r) for r in (None, readers))
+            assert len(alone) == len(ranged) > 0 and alone.cell_keys == ranged.cell_keys
+            for column in ("image_ids", "item_ids", "bag_ids", "cells", "states", "negatives", "digests"):
+                assert (getattr(alone, column) == getattr(ranged, column)).all(), column
+        alone, ranged = (dataset_store.read_boxes(txn, labelled, r).result() for r in (None, readers))
+    live = lab.catalog.query_one("SELECT SUM(boxes) AS n FROM label_image_counts")["n"]
+    assert len(ranged[0]) == live and all((a == b).all() for a, b in zip(alone, ranged))
+    assert not [t for t in threading.enumerate() if t.name.startswith("xlab-reader")]
+
+
+def test_a_small_pick_looks_its_boxes_up_and_finds_what_reading_them_all_finds(lab):
+    labelled = [r["image_id"] for r in lab.catalog.query("SELECT image_id FROM label_image_counts ORDER BY image_id")]
+    few = labelled[::37]  # well under a quarter of the labelled images: looked up by id
+    with lab.catalog.write() as txn, dataset_store.Readers(txn.conn) as readers:
+        looked_up = dataset_store.read_boxes(txn, few, readers).result()
+        whole = dataset_store.read_boxes(txn, labelled).result()
+
+    def by_image(ids, boxes):
+        out = defaultdict(list)
+        for owner, revision, class_id, size in zip(*(b.tolist() for b in boxes)):
+            out[ids[owner]].append((revision, class_id, size))
+        return out
+
+    assert by_image(few, looked_up) == {i: boxes for i, boxes in by_image(labelled, whole).items() if i in set(few)}
+    for image_id, boxes in by_image(few, looked_up).items():
+        assert [r for r, *_ in boxes] == sorted(b.revision_id for b in labels_of(lab.catalog, image_id).kept)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2 ** 40), 2 ** 40), st.integers(0, 2 ** 50), st.booleans()),
+                min_size=1, max_size=6), st.data())
+def test_packed_values_read_back_as_their_fields(fields, data):
+    # Fields with bounds (or none: read alone) packed into as few 62-bit values as fit, computed by SQLite.
+    import numpy as np
+
+    bounds = [(low, low + span) if known else (None, None) for low, span, known in fields]
+    rows = data.draw(st.lists(st.tuples(*[
+        st.integers(low, high) if low is not None else st.integers(-(2 ** 63), 2 ** 63 - 1) for low, high in bounds]),
+        min_size=1, max_size=20))
+    packing = dataset_store._Packing([(f"c{n}", low, high) for n, (low, high) in enumerate(bounds)])
+    assert len(packing.groups) <= len(fields)
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"CREATE TABLE t ({', '.join(f'c{n} INTEGER' for n in range(len(fields)))})")
+    conn.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(fields))})", rows)
+    values = [np.array(column, dtype=np.int64) for column in zip(*conn.execute(
+        f"SELECT {', '.join(packing.columns())} FROM t ORDER BY rowid").fetchall())]
+    assert [f.tolist() for f in packing.unpack(values)] == [list(c) for c in zip(*rows)]

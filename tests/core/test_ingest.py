@@ -16,6 +16,8 @@ from core.ingest.engine import import_paths, watch
 from core.store import ContentStore
 from tests.core.ingest_helpers import GEOMETRY, drop, encode, scan_png, tiny_lab
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def lab(tmp_path):

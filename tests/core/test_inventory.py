@@ -5,6 +5,8 @@ from core.errors import InputFileError
 from core.inventory import export_inventory, import_inventory
 from core.inventory.yamlfile import parse_inventory
 
+pytestmark = pytest.mark.both_backends
+
 GOOD = """\
 threat_families:
   - name: knives

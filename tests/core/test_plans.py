@@ -10,9 +10,11 @@ from core.quota.spec import PlanSpec, parse_plan_spec, read_plan_spec
 from core.quota.status import quota_status
 from core.resources import resource
 
+pytestmark = pytest.mark.both_backends
+
 
 def _cells(lab, plan_id):
-    return pd.read_sql("SELECT * FROM quota_cells WHERE plan_id = ?", lab.catalog.reader(), params=(plan_id,))
+    return pd.DataFrame([dict(r) for r in lab.catalog.query("SELECT * FROM quota_cells WHERE plan_id = ?", (plan_id,))])
 
 
 def test_demo_plan_sizes_every_class_from_its_kpi(demo_lab):

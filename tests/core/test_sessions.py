@@ -20,6 +20,8 @@ from core.ingest.engine import watch
 from core.progress import run_to_end
 from core.simulator.scanner import session_setups, simulate
 
+pytestmark = pytest.mark.both_backends
+
 
 def plan_today(lab):
     run_to_end(plan_captures(lab, PlanOptions(start=date.today(), shifts=1, weekends=True), actor="planner"))
@@ -298,10 +300,12 @@ def test_cli_runs_a_session(running, capsys):
 
 
 def _xlab(root, *args, workstation):
-    """``xlab session ...`` as its own process at ``workstation``."""
+    """``xlab session ...`` as its own process at station ``workstation``, named by ``--station``
+    (bench-1) or by ``$XLAB_STATION`` (the others)."""
     xlab = os.path.join(os.path.dirname(sys.executable), "xlab")
-    return subprocess.Popen([xlab, "session", *args, "--lab", root], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "XLAB_WORKSTATION": workstation})
+    named = ["--station", workstation] if workstation == "bench-1" else []
+    return subprocess.Popen([xlab, "session", *args, "--lab", root, *named], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "XLAB_STATION": "" if named else workstation})
 
 
 def test_two_processes_at_two_stations_never_both_hold_a_session(demo_lab):

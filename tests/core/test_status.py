@@ -12,6 +12,8 @@ from core.quota.status import quota_status
 from tests.bench.bench_quota_status import check_same
 from tests.bench.seed import in_pool, seed_catalog
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def seeded(tmp_path):
