@@ -313,17 +313,21 @@ def test_the_new_run_dialog_queues_the_run_it_shows(qtbot, lab, settings):
 def test_the_queue_works_in_the_background_with_live_curves_stop_and_resume(qtbot, lab, settings):
     """Start queue trains in a process of its own while the window stays responsive; Stop keeps a
     checkpoint and Resume goes on from it to the end."""
-    # One image a step: the Stop lands within the first epoch's steps, where the run checkpoints as it stops.
+    # One image a step. Stop is asked as soon as the run is taken, before its first step ends (loading
+    # torch and the model takes seconds): the run stops at that step and checkpoints as it stops,
+    # however fast the machine (a Stop after the first step seen could land after the last).
     run = records.create_run(lab, RunRequest("train", "retinanet_tiny", train="demo-train@1",
                                              params={**TINY, "epochs": 2, "batch_size": 1}))
     window, area = open_runs(qtbot, lab, settings)
     gaps: list[float] = []
+    lines: set[str] = set()
     last = [time.monotonic()]
 
     def tick() -> None:
         now = time.monotonic()
         gaps.append(now - last[0])
         last[0] = now
+        lines.add(area.queue.progress.text())
 
     beat = QTimer()
     beat.timeout.connect(tick)
@@ -333,27 +337,34 @@ def test_the_queue_works_in_the_background_with_live_curves_stop_and_resume(qtbo
         beat.start(50)
         area.queue.button.click()
         assert area.working and area.queue.button.text() == "Stop"
-        # Live: the curves fill from the catalog while the run trains.
-        qtbot.waitUntil(lambda: len(area.curves.steps) >= 1, timeout=RUN_S * 1000)
-        assert area.record["state"] == "running" and area.timer.isActive()
-        qtbot.waitUntil(lambda: area.queue.progress.text().startswith(f"Run {run['id']}: epoch"), timeout=30_000)
-        assert "images/s" in area.queue.progress.text() and "left" in area.queue.progress.text()
+        qtbot.waitUntil(lambda: area.queue.progress.text().startswith(f"Run {run['id']}: run {run['id']} started"),
+                        timeout=RUN_S * 1000)
         with qtbot.waitSignal(area.queue_ended, timeout=RUN_S * 1000) as ended:
             area.queue.button.click()  # Stop
         assert ended.args == ["stopped"]
-        qtbot.waitUntil(lambda: state_of(area, run["id"]) == "cancelled", timeout=20_000)
+        qtbot.waitUntil(lambda: state_of(area, run["id"]) not in ("running", "cancelling"), timeout=20_000)
+        assert state_of(area, run["id"]) == "cancelled", records.show(lab, run["id"])
+        # The step it stopped at is recorded and drawn.
         select(qtbot, area, run["id"])
+        qtbot.waitUntil(lambda: len(area.curves.steps) >= 1, timeout=20_000)
         assert area.resume_button.isEnabled() and not area.cancel_button.isEnabled()
         with qtbot.waitSignal(area.action_done, timeout=20_000):
             area.resume_button.click()
         qtbot.waitUntil(lambda: state_of(area, run["id"]) == "queued" and area.queue.button.isEnabled(),
                         timeout=20_000)
+        # Live: while the resumed run trains, the record says so and the curves are read on a timer.
+        live: list[bool] = []
+        area.record_shown.connect(lambda _id: live.append(area.record["state"] == "running"
+                                                          and area.timer.isActive()))
         with qtbot.waitSignal(area.queue_ended, timeout=RUN_S * 1000) as ended:
             area.start_queue()
         assert ended.args == ["finished"]
         qtbot.waitUntil(lambda: area.record is not None and area.record["id"] == run["id"]
                         and area.record["state"] == "done" and bool(area.results.rows), timeout=30_000)
         qtbot.waitUntil(lambda: len(area.curves.epochs) == 2, timeout=20_000)
+        assert any(live), "the running run was never shown as running with its curves read live"
+        steps = [t for t in lines if t.startswith(f"Run {run['id']}: epoch")]
+        assert steps and all("images/s" in t and "left" in t for t in steps), lines
         assert records.show(lab, run["id"])["attempts"] == 2
         assert not area.timer.isActive() and area.queue.queued_label.text() == "No run queued"
     finally:
