@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import date
 
 import pytest
 
@@ -140,7 +141,8 @@ TABLES = [
     (["kpi", "list"], False),
     (["dashboard", "heatmap", "--rows", "class", "--cols", "pose"], True),
     (["dashboard", "classes"], True),
-    *[(["dashboard", "production", "--month", "2026-11", "--table", t], t == "days")
+    # The month the simulated scans of busy_lab were taken in (today's), so that each table has rows.
+    *[(["dashboard", "production", "--month", date.today().strftime("%Y-%m"), "--table", t], t == "days")
       for t in ("days", "scanners", "stations", "technicians", "forecasts")],
     (["plan", "--dry-run", "--start", "2026-11-30", "--shifts", "1", "--quiet"], False),
 ]
