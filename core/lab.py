@@ -109,19 +109,35 @@ class Lab:
         if catalog is not None:
             opened = Catalog.open(catalog, create=True)
             paths.catalog_url_file.write_text(catalog + "\n", encoding="utf-8")
-            return cls(paths, opened)
-        return cls(paths, Catalog.open(paths.catalog_target(), create=True))
+            return cls._signed_in(paths, opened, None, None)
+        return cls._signed_in(paths, Catalog.open(paths.catalog_target(), create=True), None, None)
 
     @classmethod
-    def open(cls, root: str | Path | None = None) -> "Lab":
-        """Open an existing lab; raise :class:`LabNotFoundError` if there is none."""
+    def open(cls, root: str | Path | None = None, *, user: str | None = None, pin: str | None = None) -> "Lab":
+        """Open an existing lab, signed in as ``user`` (default $XLAB_USER, else your login; core.users)
+        with ``pin`` (default $XLAB_PIN; on a server catalog, the user's password); raise
+        :class:`LabNotFoundError` if there is none, core.catalog.rights.PermissionDeniedError if the
+        sign-in is refused."""
         paths = LabPaths(Path(root) if root else default_lab_dir())
         if not paths.catalog.exists() and not paths.catalog_url_file.exists():
             raise LabNotFoundError(
                 f"no XLab lab at {paths.root}; create one with 'xlab init --lab {paths.root}' "
                 "or 'xlab demo'"
             )
-        return cls(paths, Catalog.open(paths.catalog_target(), create=False))
+        return cls._signed_in(paths, Catalog.open(with_user(paths.catalog_target(), user, pin), create=False),
+                              user, pin)
+
+    @classmethod
+    def _signed_in(cls, paths: LabPaths, catalog: Catalog, user: str | None, pin: str | None) -> "Lab":
+        from core.users import sign_in
+
+        lab = cls(paths, catalog)
+        try:
+            sign_in(lab, user, pin)
+        except BaseException:
+            lab.close()
+            raise
+        return lab
 
     def close(self) -> None:
         self.catalog.close()
@@ -131,6 +147,22 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def with_user(target: Path | str, user: str | None, pin: str | None) -> Path | str:
+    """The catalog ``target`` to connect to as ``user``: on a server, the address with that user
+    (default $XLAB_USER) and password (default $XLAB_PIN; else libpq finds it: $PGPASSWORD or the
+    password file); a file is itself."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    user = user or os.environ.get("XLAB_USER")
+    if not isinstance(target, str) or not user:
+        return target
+    pin = pin if pin is not None else os.environ.get("XLAB_PIN")
+    parts = urlsplit(target)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    login = quote(user, safe="") + (":" + quote(pin, safe="") if pin else "")
+    return urlunsplit(parts._replace(netloc=f"{login}@{host}"))
 
 
 def move_catalog_to_server(root: str | Path | None, url: str):

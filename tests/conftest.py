@@ -74,6 +74,9 @@ def _isolated_user(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XLAB_LAB", str(home / "default-lab"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    # Who signs in (core.users): a command run in-process with --user hands it down in these.
+    for name in ("XLAB_USER", "XLAB_PIN", "XLAB_STATION"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -75,6 +75,7 @@ def backup_schedule(catalog: Catalog) -> BackupSchedule:
 def set_backup_schedule(catalog: Catalog, *, every_hours: int | None = None, dest: str | None = None,
                         actor: str | None = None) -> BackupSchedule:
     """Change the schedule (None leaves a value as it is; ``every_hours`` 0 stops it). Audited."""
+    catalog.require("settings")
     if every_hours is not None and not 0 <= every_hours <= MAX_HOURS:
         raise BackupError(f"--backup-every-hours must be between 0 (off) and {MAX_HOURS}, not {every_hours}")
     changes: dict[str, Any] = {}

@@ -167,6 +167,8 @@ def plan_captures(lab: Lab, options: PlanOptions = PlanOptions(), *, actor: str 
     A generator (each yield is a phase, and where the caller may stop it; the
     catalog is written once, at the end). Runs on any thread.
     """
+    if not options.dry_run:
+        lab.catalog.require("plans")
     catalog = lab.catalog
     for split in options.splits:
         if split not in SPLITS:

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.catalog import pg
+from core.catalog import pg, rights
 from core.catalog.audit_chain import entry_hash
 from core.catalog.migrations import MIGRATION_SET, sqlite_utils_migrations
 from core.catalog.migrations import names as migration_names
@@ -209,6 +209,9 @@ class Catalog:
         self._seen: dict[str, int] = {}
         self._outside_pending: set[str] = set()
         self._outside_version: int | None = None
+        # Who writes (core.users.sign_in): None until someone signs in, which a lab without users
+        # (an open lab) treats as everyone may do everything.
+        self.identity: rights.Identity | None = None
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = True) -> "Catalog":
@@ -344,7 +347,26 @@ class Catalog:
                 finally:
                     self._writer.schema_changed()
                 self._writer.execute("COMMIT")
+            if applied_now:
+                self._grant_roles()
         return applied_now
+
+    def _grant_roles(self) -> None:
+        """The group role of each XLab role and its grants on every table (core.catalog.rights),
+        again after each migration, so that a new table has its grants."""
+        from core.catalog.user_store import ensure_server_groups
+
+        self._writer.execute("BEGIN")
+        try:
+            self._writer.execute("SELECT pg_advisory_xact_lock(?)", (pg.WRITE_LOCK,))
+            tables = [r[0] for r in self._writer.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+            ensure_server_groups(self._writer, tables)
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        self._writer.execute("COMMIT")
 
     def _refuse_unknown(self, applied: list[str], known: list[str]) -> None:
         unknown = set(applied) - set(known)
@@ -359,6 +381,13 @@ class Catalog:
             with self._write_lock:
                 return _pg_applied_names(self._writer)
         return _applied_names(self.reader())
+
+    def require(self, permission: str) -> None:
+        """Raise core.catalog.rights.PermissionDeniedError unless the signed-in user may do
+        ``permission`` (core.catalog.rights.PERMISSIONS): actions ask before their work, so that a
+        refusal comes first, not after a long read; every write is checked again as it commits."""
+        if self.identity is not None:
+            self.identity.require(permission)
 
     # -- reading ------------------------------------------------------------
 
@@ -449,7 +478,9 @@ class Catalog:
         """
         server = self.dialect == "postgresql"
         with self._write_lock:
-            txn = WriteTransaction(self._writer, actor or current_actor())
+            who = self.identity
+            # Signed in to a lab with users: the audit log names the user, whatever the caller says.
+            txn = WriteTransaction(self._writer, who.name if who and who.role is not None else actor or current_actor())
             if server:
                 self._writer.execute("BEGIN")
             else:
@@ -467,6 +498,10 @@ class Catalog:
                 self._seen = before
                 yield txn
                 after = _counters(self._writer)
+                if who is not None:
+                    # What the write changed, against what the user's role may change (a server
+                    # checks its grants as well): refused writes are rolled back whole.
+                    rights.check_write(who, _changed(before, after))
                 if server and _changed(before, after):
                     # Delivered to the other stations at COMMIT, not at all on ROLLBACK.
                     self._writer.execute("SELECT pg_notify(?, ?)",

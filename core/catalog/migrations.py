@@ -1164,3 +1164,22 @@ def m0011(db: Database) -> None:
     # row and sorted after (core/catalog/dataset_store.py).
     _run(db, ["CREATE INDEX annotations_live_boxes ON annotations "
               "(image_id, revision_id, class_id, x0, y0, x1, y1) WHERE deleted = 0 AND qa_state != 'rejected'"])
+
+
+@migration("0012_users")
+def m0012(db: Database) -> None:
+    # The lab's users and their roles (core.catalog.rights). A user is never deleted (the audit log
+    # names them): one who left is disabled. pin_hash: "scrypt$salt$digest" for a shared station's
+    # sign-in, NULL where the user signs in only from their own login. While the table is empty the
+    # lab is open: everyone may do everything (a lab made before roles, or not set up yet).
+    _run(db, ["""CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('technician', 'manager', 'ml_engineer', 'administrator')),
+                full_name TEXT NOT NULL DEFAULT '',
+                pin_hash TEXT,
+                disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+                added_at TEXT NOT NULL,
+                added_by TEXT NOT NULL
+            )""",
+              _forbid("users_no_delete", "DELETE", "users", "", "a user is disabled, never deleted"),
+              *count_changes("users")])

@@ -1,7 +1,7 @@
 """``xlab audit``: the audit log — list with filters, one object's history, one
 entry in full, export to CSV/Excel, and the tamper check of its hash chain.
 
-These commands only read, so the shared ``--user U`` filters: entries made by U.
+``--by U`` filters the entries made by U (``--user``, shared by every command, signs in).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ LIST_COLUMNS = (
 def _filter(args: argparse.Namespace):
     from core.audit.log import AuditFilter
 
-    return AuditFilter(user=args.user, entity=args.entity, key=args.key, action=args.action, since=args.since,
+    return AuditFilter(user=args.by, entity=args.entity, key=args.key, action=args.action, since=args.since,
                        until=args.until)
 
 
@@ -101,8 +101,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
-    # --user (the shared option naming who acts) names, for these read-only
-    # commands, whose entries to list.
+    p.add_argument("--by", metavar="USER", help="only the entries made by this user")
     p.add_argument("--entity", metavar="OBJECT",
                    help="kind of object: images, annotations, threat_classes (or class), quota_plan, quota_cell, ...")
     p.add_argument("--key", metavar="KEY", help="the object's id or name, as listed in the Key column")
@@ -115,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     group = subparsers.add_parser("audit", parents=[common.anywhere])
     actions = group.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
-    p = actions.add_parser("list", parents=[common.lab, common.json], help="entries, newest first, with filters (--user U: those made by U)")
+    p = actions.add_parser("list", parents=[common.lab, common.json], help="entries, newest first, with filters (--by U: those made by U)")
     _add_filters(p)
     p.add_argument("--limit", type=int, default=50, metavar="N")
     p.add_argument("--before", type=int, metavar="ID", help="only entries older than this one (the next page)")
@@ -133,7 +132,7 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p.set_defaults(func=cmd_show)
 
     p = actions.add_parser("export", parents=[common.lab, common.quiet],
-                           help="write the entries (with filters; --user U: those made by U) to CSV or Excel, oldest first")
+                           help="write the entries (with filters; --by U: those made by U) to CSV or Excel, oldest first")
     _add_filters(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE.csv|FILE.xlsx")
     p.set_defaults(func=cmd_export)

@@ -12,7 +12,9 @@ defaults afterwards.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import sys
 from dataclasses import dataclass
 
 # Set on a command's parser when it takes --json / --quiet: the top-level and
@@ -29,7 +31,9 @@ def _parent() -> argparse.ArgumentParser:
 def _add_lab(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lab", metavar="DIR",
                         help="lab folder (catalog and image store); default $XLAB_LAB or the per-user data folder")
-    parser.add_argument("--user", metavar="NAME", help="name recorded in the audit log (default: your login)")
+    parser.add_argument("--user", metavar="NAME",
+                        help="sign in as this user of the lab (default $XLAB_USER or your login); another "
+                             "user's PIN comes from $XLAB_PIN or is asked for (on a server catalog: the password)")
     parser.add_argument("--station", metavar="NAME",
                         help="this station's name, where sessions are held (default $XLAB_STATION or the host name)")
 
@@ -95,5 +99,18 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
 def open_lab(args: argparse.Namespace):
     """The lab named by ``--lab`` (or $XLAB_LAB, or the per-user default)."""
     from core.lab import Lab
+    from core.users import hand_down
 
-    return Lab.open(args.lab)
+    from core.catalog.rights import PermissionDeniedError
+
+    pin = os.environ.get("XLAB_PIN")
+    try:
+        lab = Lab.open(args.lab, user=args.user, pin=pin)
+    except PermissionDeniedError as exc:
+        if pin is not None or not args.user or not sys.stdin.isatty() or "needs" not in str(exc):
+            raise
+        pin = getpass.getpass(f"{args.user}'s PIN: ")  # at a terminal: asked, not put on the command line
+        lab = Lab.open(args.lab, user=args.user, pin=pin)
+    # The processes this command starts (ingest, the run queue) sign in as the same user.
+    hand_down(lab.catalog.identity, pin)
+    return lab

@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backup", "back up the lab (catalog and store, with a manifest of hashes) while it runs"),
     "restore": ("backup", "restore a backup into a new lab folder"),
     "catalog": ("catalog", "move the catalog onto the lab's PostgreSQL server, or back into one file"),
+    "user": ("users", "the lab's users and their roles (technician, manager, ML engineer, administrator)"),
+    "whoami": ("users", "who this command signs in as, and what their role may do"),
     "verify": ("backup", "check the catalog, the audit chain and every stored file against its hash"),
     "demo": ("lab", "create the demo lab and run its simulated scanners (with the GUI)"),
     "gui": ("lab", "open the XLab window"),

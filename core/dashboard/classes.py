@@ -104,6 +104,7 @@ def import_kpi_results(catalog: Catalog, path: str | Path, *, actor: str | None 
     0-100,000,000 with detected <= positives and false_alarms <= negatives;
     ratio_step 1-20 or blank. One row per class and run.
     """
+    catalog.require("kpis")
     problems = Problems(str(path))
     records = read_csv(path, problems, KPI_CSV_COLUMNS, KPI_CSV_OPTIONAL)
     problems.raise_if_any()

@@ -61,6 +61,7 @@ def set_production_settings(catalog: Catalog, *, monthly_target: int | None = No
                             actor: str | None = None) -> ProductionSettings:
     """Change the monthly target, the working days (names: mon..sun) and/or the
     working hours (start, end: whole hours 0..24); audited."""
+    catalog.require("settings")
     changes = {}
     if monthly_target is not None:
         if monthly_target <= 0:

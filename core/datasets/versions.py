@@ -181,6 +181,8 @@ def freeze(catalog: Catalog, name: str, rule: str, *, plan: str | None = None, r
     images); ``validation``: fraction of train setups carved out (train;
     default 0.1). Any thread; one write transaction.
     """
+    if not dry_run:
+        catalog.require("datasets")
     _check_name(name)
     if rule not in RULES:
         raise DatasetError(f"unknown rule '{rule}'; use one of: {', '.join(RULES)}")

@@ -113,6 +113,7 @@ def import_inventory(catalog: Catalog, parsed_or_path: ParsedInventory | str | P
     problem with its line, and the catalog is left as it was. Entries in the
     catalog but not in the file are kept (counted as ``not_in_file``).
     """
+    catalog.require("inventory")
     parsed = parsed_or_path if isinstance(parsed_or_path, ParsedInventory) else read_inventory_file(parsed_or_path)
     if parsed.problems:
         raise InputFileError(parsed.problems)

@@ -64,6 +64,7 @@ def entry(catalog: Catalog, section_name: str, key: str) -> dict[str, Any]:
 def set_class_active(catalog: Catalog, name: str, active: bool, actor: str | None = None) -> ImportReport:
     """Retire a threat class (``active=False``) or bring it back. A retired class
     keeps its items, images and history; new quota plans leave it out."""
+    catalog.require("inventory")
     values = entry(catalog, "threat_classes", name)
     values["active"] = active
     return save_entry(catalog, "threat_classes", values, actor=actor)

@@ -156,6 +156,7 @@ def add_box(catalog: Catalog, image_id: int, class_name: str, x0: float, y0: flo
             truncated: bool = False, score: float | None = None, rotation: float = 0.0, note: str = "",
             actor: str | None = None) -> Box:
     """Draw a new box on an image (pixel corners, x1/y1 exclusive)."""
+    catalog.require("labels")
     _check_choice(source, SOURCES, "source")
     _check_choice(qa_state, QA_STATES, "review state")
     with catalog.write(actor) as txn:
@@ -176,6 +177,7 @@ def edit_box(catalog: Catalog, annotation_id: int, *, class_name: str | None = N
              source: str = "manual", note: str = "", actor: str | None = None) -> Box:
     """Move, resize or re-class a box (a new revision). A changed box becomes
     ``corrected`` unless ``qa_state`` says otherwise."""
+    catalog.require("labels")
     if qa_state is not None:
         _check_choice(qa_state, QA_STATES, "review state")
     _check_choice(source, SOURCES, "source")
@@ -212,6 +214,7 @@ def delete_box(catalog: Catalog, annotation_id: int, *, note: str = "", actor: s
 def set_qa_state(catalog: Catalog, annotation_id: int, qa_state: str, *, note: str = "",
                  actor: str | None = None) -> Box:
     """A reviewer's verdict on a box: accepted, rejected, corrected (or back to unreviewed)."""
+    catalog.require("labels")
     _check_choice(qa_state, QA_STATES, "review state")
     with catalog.write(actor) as txn:
         before = _current(txn, annotation_id)
@@ -226,6 +229,7 @@ def set_qa_state(catalog: Catalog, annotation_id: int, qa_state: str, *, note: s
 def set_negative(catalog: Catalog, image_id: int, negative: bool, *, source: str = "manual",
                  actor: str | None = None) -> None:
     """Mark an image as a labelled negative (no object in it), or take the mark away."""
+    catalog.require("labels")
     _check_choice(source, SOURCES, "source")
     with catalog.write(actor) as txn:
         _image(txn, image_id)

@@ -185,6 +185,7 @@ def _check_labels(txn: WriteTransaction, image_ids: Sequence[int]) -> None:
 def rename_class(catalog: Catalog, old: str, new: str, *, update_plans: bool = False,
                  actor: str | None = None) -> ClassChange:
     """Rename class ``old`` to ``new`` (which must not exist)."""
+    catalog.require("inventory")
     new = _name(new, "the new class")
     with catalog.write(actor) as txn:
         classes = store.class_rows(txn)
@@ -208,6 +209,7 @@ def rename_class(catalog: Catalog, old: str, new: str, *, update_plans: bool = F
 def move_class(catalog: Catalog, name: str, family: str, *, actor: str | None = None) -> ClassChange:
     """Move a class to another (existing) family. Plans name classes, not families:
     the plans concerned are reported, none needs a new version."""
+    catalog.require("inventory")
     with catalog.write(actor) as txn:
         classes = store.class_rows(txn)
         row = _known(classes, name, active=False)
@@ -228,6 +230,7 @@ def move_class(catalog: Catalog, name: str, family: str, *, actor: str | None = 
 def merge_classes(catalog: Catalog, source: str, target: str, *, update_plans: bool = False,
                   actor: str | None = None) -> ClassChange:
     """Merge class ``source`` into ``target``: its boxes and items become the target's; it is retired."""
+    catalog.require("inventory")
     with catalog.write(actor) as txn:
         classes = store.class_rows(txn)
         a = _known(classes, source)
@@ -272,6 +275,7 @@ def split_class(catalog: Catalog, name: str, into: dict[str, Sequence[str]], *, 
     class must end up in a new class. The new classes join ``family`` (default:
     the split class's).
     """
+    catalog.require("inventory")
     if rest is not None and review:
         raise LabelError("give either --rest CLASS or --review, not both")
     targets = [_name(t, "each class of a split") for t in into]

@@ -189,6 +189,7 @@ def import_labels(lab, fmt: str, path: str | Path, *, images_dir: str | Path | N
     ``box_source``: the label source of boxes without a score (``ground_truth``
     for a reference such as the simulator's; scored boxes are ``model``).
     """
+    lab.catalog.require("labels")
     from core.labels import formats
 
     catalog: Catalog = lab.catalog

@@ -125,6 +125,7 @@ def progress(catalog: Catalog) -> ReviewProgress:
 def review_image(catalog: Catalog, image_id: int, qa_state: str, *, actor: str | None = None) -> list[UndoStep]:
     """A verdict on every unreviewed box of an image, in one transaction.
     Returns what :func:`restore` needs to undo it (empty: nothing was unreviewed)."""
+    catalog.require("labels")
     from core.labels.qa import check_images
 
     if qa_state not in A.QA_STATES or qa_state == "unreviewed":

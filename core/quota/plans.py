@@ -182,6 +182,7 @@ def _overrides(txn: WriteTransaction, plan_id: int) -> dict[tuple, int]:
 
 def create_plan(catalog: Catalog, spec: PlanSpec, actor: str | None = None, keep_overrides: bool = True) -> PlanRef:
     """Build a draft from ``spec`` (new name, replaced draft, or next version)."""
+    catalog.require("quotas")
     with catalog.write(actor) as txn:
         return draft_plan_in(txn, spec, keep_overrides)
 
@@ -205,6 +206,7 @@ def draft_plan_in(txn: WriteTransaction, spec: PlanSpec, keep_overrides: bool = 
 
 
 def publish_plan(catalog: Catalog, name: str, actor: str | None = None) -> PlanRef:
+    catalog.require("quotas")
     with catalog.write(actor) as txn:
         return publish_in(txn, name)
 
@@ -239,6 +241,7 @@ def override_cell(catalog: Catalog, plan_name: str, key: CellKey, test_target: i
     Edits the latest draft; if the latest version is published, a new draft
     version is made first (the published one never changes).
     """
+    catalog.require("quotas")
     if test_target is not None and test_target < 0:
         raise PlanError("a cell target cannot be negative")
     with catalog.write(actor) as txn:

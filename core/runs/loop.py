@@ -41,6 +41,7 @@ def ratio_cap(src: Lab | WriteTransaction) -> int:
 
 def set_ratio_cap(lab: Lab, cap: int, actor: str | None = None) -> int:
     """Change the ratio cap (audited). Returns the previous one."""
+    lab.catalog.require("settings")
     if not 1 <= cap <= MAX_RATIO_STEP:
         raise RunError(f"the ratio cap must be a whole number from 1 to {MAX_RATIO_STEP}, got {cap}")
     with lab.catalog.write(actor) as txn:
@@ -97,6 +98,7 @@ def accept(lab: Lab, run_id: int, classes: list[str] | None = None, actor: str |
     """Accept a run's open proposals (all, or those of ``classes``): draft and publish the next version
     of the test set's plan with the new ratio steps. Returns the new plan and the steps accepted.
     One write transaction."""
+    lab.catalog.require("quotas")
     from core.quota.plans import draft_plan_in, publish_in
 
     with lab.catalog.write(actor) as txn:

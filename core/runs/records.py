@@ -120,6 +120,7 @@ def create_run(lab: Lab, request: RunRequest, actor: str | None = None) -> dict[
     Any thread; one write transaction (the manifests are written inside it, so a refused run
     leaves a folder nobody refers to, never a row without its files).
     """
+    lab.catalog.require("runs")
     from core.training.manifest import write_manifest
     from core.training.models import MODELS
     from core.training.params import validate

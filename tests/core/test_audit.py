@@ -299,7 +299,7 @@ def test_a_cancelled_export_leaves_no_file_and_bad_names_are_refused(lab, tmp_pa
 def test_the_cli_lists_with_filters_and_pages(lab, capsys):
     root = str(lab.paths.root)
     capsys.readouterr()
-    assert main(["audit", "list", "--lab", root, "--user", "ana", "--json"]) == 0
+    assert main(["audit", "list", "--lab", root, "--by", "ana", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["actor"] for r in rows} == {"ana"} and len(rows) == 2
     assert main(["audit", "list", "--lab", root, "--limit", "2"]) == 0

@@ -1,0 +1,159 @@
+"""Users, roles and signing in: every forbidden action of every role is refused, through the CLI
+and through core, and nothing is changed by a refused one."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.catalog.db import current_actor
+from core.catalog.rights import PERMISSIONS, ROLES, PermissionDeniedError, grant_statements
+from core.cli import main
+from core.errors import XLabError
+from core.lab import Lab
+from core.resources import resource
+from core.users import add_user, change_user, sign_in
+
+PINS = {"tom": "1111", "mia": "2222", "eli": "3333"}
+
+
+@pytest.fixture
+def staffed(demo_lab, monkeypatch):
+    """The demo lab with an administrator (this login) and one user of each other role, with PINs."""
+    add_user(demo_lab, current_actor(), "administrator")
+    add_user(demo_lab, "tom", "technician", pin=PINS["tom"])
+    add_user(demo_lab, "mia", "manager", pin=PINS["mia"])
+    add_user(demo_lab, "eli", "ml_engineer", pin=PINS["eli"])
+    return demo_lab
+
+
+def audit_count(lab: Lab) -> int:
+    return lab.catalog.query_one("SELECT COUNT(*) FROM audit_log")[0]
+
+
+def as_user(monkeypatch, name: str) -> list[str]:
+    monkeypatch.setenv("XLAB_PIN", PINS[name])
+    return ["--user", name]
+
+
+def test_an_open_lab_lets_everyone_do_everything_until_its_first_administrator(demo_lab):
+    who = sign_in(demo_lab)
+    assert who.role is None and all(who.may(p) for p in PERMISSIONS)
+    with pytest.raises(XLabError, match="first user of a lab must be an administrator"):
+        add_user(demo_lab, "tom", "technician")
+    add_user(demo_lab, current_actor(), "administrator")
+    assert demo_lab.catalog.identity.role == "administrator"  # signed in again as the lab's administrator
+
+
+def _kpi_file(tmp_path):
+    path = tmp_path / "kpi.csv"
+    path.write_text("class,run,evaluated_at,positives,detected,negatives,false_alarms\n"
+                    "pistol,run-1,2026-11-10,400,372,1000,30\n")
+    return str(path)
+
+
+# (role, command, permission it needs)
+FORBIDDEN = [
+    ("tom", ["settings", "--monthly-target", "1000"], "settings"),
+    ("tom", ["inventory", "import", "{inventory}"], "inventory"),
+    ("tom", ["quota", "override", "demo-test-set", "--class", "pistol", "--luggage-type", "carry_on",
+             "--clutter", "low", "--scanner-model", "DV-100", "--test", "5"], "quotas"),
+    ("tom", ["kpi", "import", "{kpi}"], "kpis"),
+    ("tom", ["dataset", "freeze", "t", "--rule", "test"], "datasets"),
+    ("tom", ["user", "add", "zed", "--role", "technician"], "users"),
+    ("mia", ["dataset", "freeze", "t", "--rule", "test"], "datasets"),
+    ("mia", ["user", "set", "tom", "--role", "manager"], "users"),
+    ("eli", ["settings", "--monthly-target", "1000"], "settings"),
+    ("eli", ["inventory", "import", "{inventory}"], "inventory"),
+    ("eli", ["quota", "override", "demo-test-set", "--class", "pistol", "--luggage-type", "carry_on",
+             "--clutter", "low", "--scanner-model", "DV-100", "--test", "5"], "quotas"),
+    ("eli", ["user", "add", "zed", "--role", "technician"], "users"),
+]
+
+
+@pytest.mark.parametrize(("name", "command", "permission"), FORBIDDEN,
+                         ids=[f"{n}-{' '.join(c[:2])}" for n, c, _ in FORBIDDEN])
+def test_each_role_is_refused_what_it_may_not_do_through_the_cli(staffed, monkeypatch, tmp_path, capsys,
+                                                                 name, command, permission):
+    root = str(staffed.paths.root)
+    argv = [a.replace("{inventory}", str(resource("demo", "inventory.yaml"))).replace("{kpi}", _kpi_file(tmp_path))
+            for a in command]
+    before = audit_count(staffed)
+    capsys.readouterr()
+    assert main([*as_user(monkeypatch, name), *argv, "--lab", root]) == 2
+    err = capsys.readouterr().err
+    assert f"{name} is signed in as" in err and "may not" in err and PERMISSIONS[permission][0] in err, err
+    assert audit_count(staffed) == before  # nothing changed
+
+
+def test_each_role_does_what_it_may(staffed, monkeypatch, tmp_path, capsys):
+    root = str(staffed.paths.root)
+    assert main([*as_user(monkeypatch, "mia"), "settings", "--monthly-target", "1000", "--lab", root]) == 0
+    assert main([*as_user(monkeypatch, "eli"), "kpi", "import", _kpi_file(tmp_path), "--lab", root]) == 0
+    assert main([*as_user(monkeypatch, "tom"), "simulate", "--scanner", "SCN-A", "--count", "2", "--rate", "0",
+                 "--lab", root, "--quiet"]) == 0
+    drop = staffed.paths.root / "drop" / "SCN-A"
+    assert main([*as_user(monkeypatch, "tom"), "ingest", "import", str(drop), "--scanner", "SCN-A", "--lab", root,
+                 "--quiet", "--workers", "0"]) == 0
+    actors = {r[0] for r in staffed.catalog.query("SELECT DISTINCT actor FROM audit_log")}
+    assert {"mia", "eli"} <= actors
+    assert staffed.catalog.query_one("SELECT COUNT(*) FROM images")[0] == 2
+
+
+def test_signing_in_wants_the_users_pin_from_another_login(staffed, monkeypatch, capsys):
+    root = str(staffed.paths.root)
+    assert main(["--user", "tom", "whoami", "--lab", root]) == 2
+    assert "needs tom's PIN" in capsys.readouterr().err
+    monkeypatch.setenv("XLAB_PIN", "9999")
+    assert main(["--user", "tom", "whoami", "--lab", root]) == 2
+    assert "wrong PIN for tom" in capsys.readouterr().err
+    assert main([*as_user(monkeypatch, "tom"), "whoami", "--lab", root]) == 0
+    assert capsys.readouterr().out.startswith("tom: technician")
+    # A user without a PIN signs in only from their own login.
+    add_user(staffed, "ann", "manager")
+    with pytest.raises(PermissionDeniedError, match="ann has no PIN"):
+        Lab.open(staffed.paths.root, user="ann").close()
+    # A disabled user signs in no more; the last administrator stays one.
+    change_user(staffed, "tom", disabled=True)
+    with pytest.raises(PermissionDeniedError, match="tom is disabled"):
+        Lab.open(staffed.paths.root, user="tom", pin=PINS["tom"]).close()
+    with pytest.raises(XLabError, match="last administrator"):
+        change_user(staffed, current_actor(), role="manager")
+
+
+def test_someone_who_is_not_a_user_reads_but_does_not_write(staffed, capsys):
+    root = str(staffed.paths.root)
+    assert main(["--user", "ghost", "quota", "status", "--lab", root]) == 0
+    assert main(["--user", "ghost", "settings", "--monthly-target", "5", "--lab", root]) == 2
+    assert "ghost is not a user of this lab" in capsys.readouterr().err
+
+
+def test_core_checks_every_write_against_the_role_whatever_called_it(staffed):
+    """A write made without asking first (a script calling the catalog) is refused as it commits,
+    and rolled back whole."""
+    with Lab.open(staffed.paths.root, user="tom", pin=PINS["tom"]) as lab:
+        settings = lab.catalog.query("SELECT key, value_json FROM lab_settings ORDER BY key")
+        with pytest.raises(PermissionDeniedError, match="may not change the lab's settings"):
+            with lab.catalog.write() as txn:
+                txn.execute("INSERT INTO lab_settings (key, value_json, changed_at, changed_by) "
+                            "VALUES ('monthly_target', '1', '2026-12-07', 'tom') "
+                            "ON CONFLICT (key) DO UPDATE SET value_json = '1'")
+        assert lab.catalog.query("SELECT key, value_json FROM lab_settings ORDER BY key") == settings
+        with pytest.raises(PermissionDeniedError, match="may not add users"):
+            with lab.catalog.write() as txn:
+                txn.execute("UPDATE users SET role = 'administrator' WHERE name = 'tom'")
+    assert staffed.catalog.query_one("SELECT role FROM users WHERE name = 'tom'")[0] == "technician"
+
+
+def test_every_catalog_table_has_its_rights(staffed):
+    """A table added by a migration is named by a permission or derived; else only an administrator
+    could write it (and the server would grant it nobody)."""
+    from core.catalog.rights import DERIVED_TABLES, _TABLE_PERMISSION
+
+    tables = {r[0] for r in staffed.catalog.query("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                                  "AND name NOT LIKE 'sqlite_%' AND name != '_sqlite_migrations'")}
+    assert tables - set(_TABLE_PERMISSION) - set(DERIVED_TABLES) == set()
+    grants = grant_statements(sorted(tables))
+    for role in ROLES:
+        assert f"GRANT INSERT ON audit_log TO xlab_{role}" in grants
+    assert "GRANT INSERT, UPDATE, DELETE ON quota_cells TO xlab_technician" not in grants
+    assert "GRANT INSERT, UPDATE, DELETE ON quota_cells TO xlab_manager" in grants
