@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.catalog.db import Catalog, WriteTransaction, utc_now
+from core.errors import XLabError
 
 COLUMNS = "name, role, full_name, pin_hash, disabled, added_at, added_by"
 
@@ -73,6 +74,8 @@ def server_login(txn: WriteTransaction, name: str, role: str, password: str | No
     raw = txn.conn.raw
     exists = raw.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
     if not exists:
+        if not password:
+            raise XLabError(f"{name} is not a login of the lab's server yet: give them a password")
         raw.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
     elif password is not None:
         raw.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))

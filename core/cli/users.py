@@ -53,7 +53,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     with open_lab(args) as lab:
         server = lab.catalog.dialect == "postgresql"
         pin = None if server else _secret("PIN", "XLAB_NEW_PIN", args.pin)
-        password = _secret("password", "XLAB_NEW_PASSWORD", server) if server else None
+        password = _secret("password", "XLAB_NEW_PASSWORD", args.password) if server else None
         user = add_user(lab, args.name, args.role, full_name=args.full_name or "", pin=pin, password=password,
                         actor=args.user)
     if args.json:
@@ -112,8 +112,10 @@ def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
     p.add_argument("--role", required=True, choices=ROLES)
     p.add_argument("--full-name", metavar="TEXT")
     p.add_argument("--pin", action="store_true",
-                   help="give them a PIN, to sign in at a shared station (typed, or $XLAB_NEW_PIN); on the "
-                        "server each user has a password instead ($XLAB_NEW_PASSWORD, or typed)")
+                   help="give them a PIN, to sign in at a shared station (typed, or $XLAB_NEW_PIN)")
+    p.add_argument("--password", action="store_true",
+                   help="server catalog: the password of their new login (typed, or $XLAB_NEW_PASSWORD); "
+                        "an existing login of the server keeps its own")
     p.set_defaults(func=cmd_add)
     p = sub.add_parser("set", help="change a user's role, name, PIN or password; disable or enable them",
                        parents=[common.lab, common.json])

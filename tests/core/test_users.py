@@ -157,3 +157,73 @@ def test_every_catalog_table_has_its_rights(staffed):
         assert f"GRANT INSERT ON audit_log TO xlab_{role}" in grants
     assert "GRANT INSERT, UPDATE, DELETE ON quota_cells TO xlab_technician" not in grants
     assert "GRANT INSERT, UPDATE, DELETE ON quota_cells TO xlab_manager" in grants
+
+
+# -- the server enforces the same rights ------------------------------------------------------------
+
+from tests.pg import postgres_url, skip_reason  # noqa: E402 - the server part of this file
+
+
+@pytest.mark.skipif(postgres_url() is None, reason=skip_reason())
+def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
+    """Direct SQL with a technician's or an ML engineer's credentials: the server's grants refuse
+    what the window and the CLI refuse (the audit log takes inserts only, from everyone)."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from tests.pg import fresh_database
+
+    suffix = uuid.uuid4().hex[:8]
+    tech, ml = f"xt_{suffix}", f"xm_{suffix}"
+    try:
+        with fresh_database("xlab_roles", migrated=True) as url:
+            with Lab.init(tmp_path / "lab", catalog=url) as lab:
+                owner = lab.catalog.identity.name
+                add_user(lab, owner, "administrator")
+                add_user(lab, tech, "technician", password="tech-pw")
+                add_user(lab, ml, "ml_engineer", password="ml-pw")
+                with lab.catalog.write() as txn:
+                    txn.audit("note", "test", "1", None, {"by": "owner"})
+
+            def as_login(name: str, password: str):
+                parts = urlsplit(url)
+                return psycopg.connect(urlunsplit(parts._replace(netloc=f"{name}:{password}@{parts.hostname}:"
+                                                                        f"{parts.port or 5432}")), autocommit=True)
+
+            refused = {
+                tech: ["UPDATE quota_cells SET test_target = 1",
+                       "INSERT INTO lab_settings (key, value_json, changed_at, changed_by) VALUES ('x', '1', 'now', 'me')",
+                       "UPDATE users SET role = 'administrator'",
+                       "INSERT INTO dataset_versions (name) VALUES ('x')",
+                       "UPDATE audit_log SET actor = 'someone else'",
+                       "DELETE FROM audit_log",
+                       "TRUNCATE audit_log"],
+                ml: ["UPDATE quota_plans SET name = 'x'",
+                     "UPDATE threat_classes SET name = name",
+                     "UPDATE audit_log SET actor = 'someone else'",
+                     "DELETE FROM audit_log"],
+            }
+            for name, password in ((tech, "tech-pw"), (ml, "ml-pw")):
+                with as_login(name, password) as conn:
+                    assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] >= 4  # reads everything
+                    for statement in refused[name]:
+                        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                            conn.execute(statement)
+            # Through XLab, the same refusal comes from core first, with who may.
+            with Lab.open(tmp_path / "lab", user=tech, pin="tech-pw") as lab:
+                assert lab.catalog.identity.role == "technician"
+                from core.dashboard.production import set_production_settings
+
+                with pytest.raises(PermissionDeniedError, match="ask a manager or an administrator"):
+                    set_production_settings(lab.catalog, monthly_target=5)
+            # ... and what a role may do, it does on the server (an ingest-side write of a technician).
+            with Lab.open(tmp_path / "lab", user=tech, pin="tech-pw") as lab:
+                with lab.catalog.write() as txn:
+                    txn.audit("note", "test", "2", None, {"by": tech})
+                assert lab.catalog.query_one("SELECT actor FROM audit_log ORDER BY id DESC LIMIT 1")[0] == tech
+    finally:
+        with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            for name in (tech, ml):
+                admin.execute(f'DROP ROLE IF EXISTS "{name}"')
