@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QHBoxLayout,
     QMainWindow,
+    QPushButton,
     QStackedWidget,
     QWidget,
 )
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 from app import tasks
 from app.catalog_watch import CatalogWatcher
 from app.dialogs import show_error
+from app.rights import Rights, SignInDialog
 from app.scheduled_backup import ScheduledBackup
 from app.views.audit import AuditView
 from app.views.dashboards_area import DashboardsView
@@ -90,6 +92,15 @@ class MainWindow(QMainWindow):
         self.viewer_note.hide()
         self.statusBar().addPermanentWidget(self.viewer_note)
         self.statusBar().showMessage(f"Lab: {lab.paths.root}")
+        # Who is signed in; the buttons their role may not use are disabled, saying why.
+        self.rights = Rights(self, lab.catalog)
+        self.user_button = QPushButton(self.rights.label())
+        self.user_button.setFlat(True)
+        self.user_button.setToolTip("Sign in as another user of this lab (a station several people share)")
+        self.user_button.clicked.connect(self.sign_in)
+        self.statusBar().addPermanentWidget(self.user_button)
+        self.rights.install()
+        self.nav.currentRowChanged.connect(lambda _row: self.rights.install())
         self._simulation: tasks.GeneratorTask | None = None
         self._ingest: tasks.GeneratorTask | None = None
         self._announced = False
@@ -107,6 +118,43 @@ class MainWindow(QMainWindow):
     def show_area(self, name: str) -> QWidget:
         self.nav.setCurrentRow(AREAS.index(name))
         return self.areas[name]
+
+    def sign_in(self) -> SignInDialog:
+        """Ask for a user's name and PIN, and sign them in here (non-modal; returns the dialog)."""
+        server = self.lab.catalog.dialect == "postgresql"
+        dialog = SignInDialog(self, server=server)
+
+        def accepted() -> None:
+            from core.errors import XLabError
+            from core.users import hand_down, sign_in
+
+            if server:
+                dialog.message.setText("On the lab's server each user signs in with their own login: start XLab "
+                                       "with 'xlab gui --user NAME' (the password is asked for).")
+                dialog.show()
+                return
+            try:
+                who = sign_in(self.lab, dialog.name.text().strip(), dialog.pin.text())
+            except XLabError as exc:
+                dialog.message.setText(str(exc))
+                dialog.show()
+                return
+            hand_down(who, dialog.pin.text())
+            self.user_button.setText(self.rights.label())
+            self.rights.refresh(self._reenable)
+            self.statusBar().showMessage(f"Signed in as {who.name} ({who.title})", 10_000)
+            dialog.close()
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        self._sign_in_dialog = dialog
+        return dialog
+
+    def _reenable(self) -> None:
+        for view in self.areas.values():
+            update = getattr(view, "_update_buttons", None)
+            if callable(update):
+                update()
 
     def open_in_labels(self, image_id: int) -> None:
         """Show image ``image_id`` in the Labels area's viewer (a run's worst images open there)."""

@@ -530,7 +530,7 @@ class ProductionView(QWidget):
         self.days_edit.setMaximumWidth(200)
         self.days_edit.setMinimumWidth(self.days_edit.fontMetrics().horizontalAdvance("mon,tue,wed,thu,fri,sat") + 16)
         self.days_edit.setToolTip("Working days, e.g. mon,tue,wed,thu,fri")
-        apply = QPushButton("Apply")
+        self.apply_button = apply = QPushButton("Apply")
         apply.clicked.connect(self._apply_settings)
         top = QHBoxLayout()
         for label, widget in (("Month", self.month_box), ("Monthly target", self.target_box),

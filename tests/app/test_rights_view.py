@@ -1,0 +1,55 @@
+"""The window offers each role only what it may do: the other buttons are disabled, saying why and
+who may; signing in as another user at a shared station changes them."""
+
+from __future__ import annotations
+
+from core.catalog.db import current_actor
+from core.lab import Lab
+from core.users import add_user
+from tests.app.helpers import show_window
+
+
+def test_a_technician_sees_what_they_may_not_do_disabled_with_the_reason(qtbot, demo_lab, settings, monkeypatch):
+    add_user(demo_lab, current_actor(), "administrator")
+    add_user(demo_lab, "tom", "technician", pin="1111")
+    add_user(demo_lab, "mia", "manager", pin="2222")
+    with Lab.open(demo_lab.paths.root, user="tom", pin="1111") as lab:
+        window = show_window(qtbot, lab, settings)
+        try:
+            assert window.user_button.text() == "Signed in: tom (technician)"
+            for name in ("Quotas", "Inventory", "Runs"):
+                window.show_area(name)
+            qtbot.waitUntil(lambda: window.rights.gates and window.runs.queue.button is not None, timeout=20_000)
+            for button, who in ((window.quotas.new_button, "a manager or an administrator"),
+                                (window.inventory.import_button, "a manager or an administrator"),
+                                (window.runs.new_button, "an ML engineer or an administrator"),
+                                (window.runs.queue.button, "an ML engineer or an administrator")):
+                assert not button.isEnabled(), button.text()
+                assert "tom is signed in as technician" in button.toolTip() and who in button.toolTip()
+            # An area enabling its button for its own reasons does not override the role.
+            window.quotas.new_button.setEnabled(True)
+            assert not window.quotas.new_button.isEnabled()
+            # A manager signs in at the same station: quotas and inventory open up, runs stay shut.
+            dialog = window.sign_in()
+            dialog.name.setText("mia")
+            dialog.pin.setText("9999")
+            dialog.accept()
+            assert "wrong PIN for mia" in dialog.message.text() and lab.catalog.identity.name == "tom"
+            dialog.pin.setText("2222")
+            dialog.accept()
+            assert lab.catalog.identity.name == "mia" and window.user_button.text() == "Signed in: mia (manager)"
+            assert window.quotas.new_button.isEnabled() and window.inventory.import_button.isEnabled()
+            assert not window.runs.new_button.isEnabled() and "mia is signed in as manager" in \
+                window.runs.new_button.toolTip()
+        finally:
+            window.close()
+
+
+def test_an_open_lab_offers_everything(qtbot, demo_lab, settings):
+    window = show_window(qtbot, demo_lab, settings)
+    try:
+        assert window.user_button.text() == "Open lab (no users set up)"
+        window.show_area("Quotas")
+        assert window.quotas.new_button.isEnabled()
+    finally:
+        window.close()
