@@ -130,7 +130,9 @@ class TodayChecklistView(AreaView):
         # -- top bar: who, where, which session --
         self.scanner_box = QComboBox()
         self.scanner_box.setMinimumWidth(170)
-        self.technician = QLineEdit(self._settings.value("today/technician", "") or getpass.getuser())
+        who = lab.catalog.identity
+        signed = who.name if who is not None and who.role else ""  # a lab with users: who signed in
+        self.technician = QLineEdit(signed or self._settings.value("today/technician", "") or getpass.getuser())
         self.technician.setPlaceholderText("your name")
         self.technician.setMaximumWidth(160)
         self.session_box = QComboBox()

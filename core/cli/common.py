@@ -93,6 +93,10 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
         # this command starts (ingest, a run, the window's).
         os.environ["XLAB_STATION"] = station
     args.station = station or None
+    if args.user:
+        # As --station: core.lab.Lab.open signs in as $XLAB_USER, and so do the processes this
+        # command starts and the window it opens.
+        os.environ["XLAB_USER"] = args.user
     return args
 
 
