@@ -3,6 +3,7 @@ the file and where), none raises, each is read within a time limit."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -79,8 +80,10 @@ def _json_variants(fmt):
             for _ in range(data.draw(st.integers(1, 3))):
                 paths = list(_paths(doc)) if isinstance(doc, (dict, list)) else [()]
                 target = data.draw(st.sampled_from(paths))
+                # A copy: a later mutation may reach into the value, which must not change
+                # BAD_VALUES' own objects (hypothesis then sees other data for the same choices).
                 doc = _mutate(doc, target, data.draw(st.sampled_from(["set", "delete", "duplicate"])),
-                              data.draw(BAD_VALUES))
+                              copy.deepcopy(data.draw(BAD_VALUES)))
             path.write_text(json.dumps(doc, allow_nan=True))
             _read_quietly(fmt, path)
     return check
