@@ -140,8 +140,7 @@ class MainWindow(QMainWindow):
                 dialog.show()
                 return
             hand_down(who, dialog.pin.text())
-            self.user_button.setText(self.rights.label())
-            self.rights.refresh(self._reenable)
+            self._signed_in_changed()
             self.statusBar().showMessage(f"Signed in as {who.name} ({who.title})", 10_000)
             dialog.close()
 
@@ -149,6 +148,20 @@ class MainWindow(QMainWindow):
         dialog.open()
         self._sign_in_dialog = dialog
         return dialog
+
+    def show_users(self):  # -> UsersDialog
+        """The lab's users and roles (File ▸ Users and roles…); non-modal, returns the dialog."""
+        from app.views.users import UsersDialog
+
+        dialog = self._users_dialog = UsersDialog(self.lab, self)
+        dialog.finished.connect(lambda _r: self._signed_in_changed())
+        dialog.open()
+        return dialog
+
+    def _signed_in_changed(self) -> None:
+        """Users changed (a first administrator, a role): what the window offers follows."""
+        self.user_button.setText(self.rights.label())
+        self.rights.refresh(self._reenable)
 
     def _reenable(self) -> None:
         for view in self.areas.values():

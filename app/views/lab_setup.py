@@ -184,6 +184,9 @@ def install_menus(window: QMainWindow) -> None:
     add(file_menu, "New lab…", lambda: ask_new_lab(window))
     add(file_menu, "Open lab…", lambda: ask_open_lab(window), "Ctrl+O")
     file_menu.addSeparator()
+    add(file_menu, "Users and roles…", window.show_users)
+    add(file_menu, "Sign in as…", window.sign_in)
+    file_menu.addSeparator()
     add(file_menu, "Quit", window.close, "Ctrl+Q")
 
     inventory = window.areas["Inventory"]

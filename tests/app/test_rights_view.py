@@ -53,3 +53,41 @@ def test_an_open_lab_offers_everything(qtbot, demo_lab, settings):
         assert window.quotas.new_button.isEnabled()
     finally:
         window.close()
+
+
+def test_an_administrator_manages_the_users_from_the_window(qtbot, demo_lab, settings):
+    from core.users import list_users
+
+    window = show_window(qtbot, demo_lab, settings)
+    try:
+        dialog = window.show_users()
+        assert "the lab is open" in dialog.note.text() and dialog.add_button.isEnabled()
+        form = dialog.add_user()  # the first user: this login, as administrator
+        assert form.name.text() == current_actor() and form.role.currentData() == "administrator"
+        form.accept()
+        assert [u["name"] for u in list_users(demo_lab)] == [current_actor()]
+        form = dialog.add_user()
+        form.name.setText("tom")
+        form.role.setCurrentIndex(form.role.findData("technician"))
+        form.secret.setText("12")  # too short
+        form.accept()
+        assert "at least 4 digits" in dialog.message.text() and len(list_users(demo_lab)) == 1
+        form = dialog.add_user()
+        form.name.setText("tom")
+        form.role.setCurrentIndex(form.role.findData("technician"))
+        form.secret.setText("1234")
+        form.accept()
+        tom = next(u for u in list_users(demo_lab) if u["name"] == "tom")
+        assert tom["role"] == "technician" and tom["has_pin"]
+        dialog.table.selectRow(dialog.users.index(next(u for u in dialog.users if u["name"] == "tom")))
+        form = dialog.change_user()
+        form.role.setCurrentIndex(form.role.findData("manager"))
+        form.accept()
+        dialog.table.selectRow(dialog.users.index(next(u for u in dialog.users if u["name"] == "tom")))
+        dialog.toggle_disabled()
+        tom = next(u for u in list_users(demo_lab) if u["name"] == "tom")
+        assert tom["role"] == "manager" and tom["disabled"]
+        dialog.close()
+        assert window.user_button.text() == f"Signed in: {current_actor()} (administrator)"
+    finally:
+        window.close()
