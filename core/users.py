@@ -38,6 +38,11 @@ _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 MIN_PIN = 4
 
 
+def login_name() -> str:
+    """This process's OS login (who is signed in by default)."""
+    return current_actor()
+
+
 def hash_pin(pin: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(pin.encode(), salt=salt, **_SCRYPT)

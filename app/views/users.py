@@ -157,9 +157,9 @@ class UsersDialog(QDialog):
 
         form = self.form = UserForm(self, server=self.server)
         if not self.users:
-            from core.catalog.db import current_actor
+            from core.users import login_name
 
-            form.name.setText(current_actor())
+            form.name.setText(login_name())
             form.role.setCurrentIndex(form.role.findData("administrator"))
 
         def accepted() -> None:
