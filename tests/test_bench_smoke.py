@@ -60,6 +60,18 @@ def test_quota_status_benchmark_smoke(tmp_path):
     assert result["speedup"] == pytest.approx(result["pandas_ms"] / result["status_ms"])
 
 
+def test_quota_status_benchmark_on_the_server_smoke(tmp_path):
+    from tests.pg import postgres_url, skip_reason
+
+    if postgres_url() is None:
+        pytest.skip(skip_reason())
+    result = bench_quota_status.run(images=3000, classes=3, repeats=1, baseline_repeats=1, root=tmp_path,
+                                    server=True)
+    served = result["server"]
+    # The server's refresh, after the move, says what the file's said.
+    assert served["status_totals"] == result["status_totals"] and served["status_ms"] > 0
+
+
 def test_startup_benchmark_smoke():
     result = bench_startup.run(runs=1)
     # One new process per run, each ready (its first area showed the demo lab) and exited cleanly.
