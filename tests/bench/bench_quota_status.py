@@ -141,6 +141,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--server", action="store_true", help="also on the PostgreSQL test server")
     args = parser.parse_args(argv)
+    if args.server:
+        from tests.pg import postgres_url, skip_reason
+
+        if postgres_url() is None:
+            print(f"quota status on the server: not measured ({skip_reason()})")
+            args.server = False
     r = run(args.images, args.classes, args.repeats, server=args.server)
     print(f"quota status: {r['images']:,} images, {r['cells']:,} cells, {r['classes']} classes (seeded in {r['seed_s']:.0f} s)")
     print(f"  xlab quota_status   {r['status_ms']:9.1f} ms per refresh (median of {args.repeats})   target <= 50 ms")

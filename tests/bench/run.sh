@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
 export PYTHONPATH=.
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
-"$PY" -m tests.bench.bench_quota_status "$@"
+"$PY" -m tests.bench.bench_quota_status --server "$@"
 "$PY" -m tests.bench.bench_startup
 "$PY" -m tests.bench.bench_ingest
 "$PY" -m tests.bench.bench_planner
