@@ -110,15 +110,30 @@ def translate(sql: str, params: str) -> str:
     text = re.sub(r"\btemp\.", "pg_temp.", text)
     text = expression(text)
     text = _rewrite_calls(text, "group_concat", _group_concat)
-    text = re.sub(r"\bjson_each\s*\(\s*(%s|%\(\w+\)s)\s*\)",
-                  r"(SELECT CAST(j.value AS BIGINT) AS value FROM json_array_elements_text(CAST(\1 AS json)) j)",
-                  text)
+    text = _rewrite_calls(text, "CAST", _cast)
+    # SQLite's CROSS JOIN with ON is an inner join whose order the planner keeps: an inner join here.
+    text = re.sub(r"\bCROSS\s+JOIN\s+(\w+(?:\s+(?:AS\s+)?(?!ON\b)\w+)?)\s+ON\b", r"JOIN \1 ON", text,
+                  flags=re.IGNORECASE)
+    text = re.sub(r"\bjson_each\s*\(\s*(%s|%\(\w+\)s)\s*\)(\s+(?:AS\s+)?(\w+))?", _json_each, text,
+                  flags=re.IGNORECASE)
     if re.match(r"\s*INSERT\s+OR\s+IGNORE\b", text, re.IGNORECASE):
         text = re.sub(r"INSERT\s+OR\s+IGNORE", "INSERT", text, count=1, flags=re.IGNORECASE)
         text = text.rstrip().rstrip(";") + " ON CONFLICT DO NOTHING"
     text = qualify_upsert(text)
     escape = (lambda q: q.replace("%", "%%")) if params != "none" else (lambda q: q)
     return _MASK.sub(lambda m: escape(quoted[int(m.group(1))]), text)
+
+
+_NOT_ALIASES = {"WHERE", "CROSS", "JOIN", "INNER", "LEFT", "ON", "GROUP", "ORDER", "LIMIT", "UNION", "USING"}
+
+
+def _json_each(m: re.Match) -> str:
+    """``json_each(?)`` of an array of ids as a subquery; PostgreSQL wants it named (SQLite did not)."""
+    alias = m.group(3)
+    rows = f"(SELECT CAST(j.value AS BIGINT) AS value FROM json_array_elements_text(CAST({m.group(1)} AS json)) j)"
+    if alias is not None and alias.upper() not in _NOT_ALIASES:
+        return f"{rows}{m.group(2)}"
+    return f"{rows} AS json_each{m.group(2) or ''}"
 
 
 def _group_concat(args: list[str]) -> str:
@@ -128,6 +143,17 @@ def _group_concat(args: list[str]) -> str:
         distinct, first = "DISTINCT ", first[9:]
     sep = args[1] if len(args) > 1 else "','"
     return f"string_agg({distinct}CAST({first} AS TEXT), {sep})"
+
+
+def _cast(args: list[str]) -> str | None:
+    """SQLite's casts whose meaning PostgreSQL's differ from: text AS BLOB is its UTF-8 bytes; a real
+    AS INTEGER is truncated towards zero (PostgreSQL rounds). Other casts are left as they are."""
+    whole = ", ".join(args)
+    m = re.match(r"(?is)\s*(.*\S)\s+AS\s+(BLOB|INTEGER)\s*$", whole)
+    if m is None:
+        return None
+    value, kind = m.group(1), m.group(2).upper()
+    return f"convert_to({value}, 'UTF8')" if kind == "BLOB" else f"CAST(TRUNC({value}) AS BIGINT)"
 
 
 _INSERT_VALUES = re.compile(r"\s*INSERT\s+INTO\s+(\w+)\s*(?:\([^()]*\))?\s*VALUES\b", re.IGNORECASE)

@@ -38,6 +38,11 @@ needs_server = pytest.mark.skipif(postgres_url() is None, reason=skip_reason())
     ("SELECT IFNULL(a, 'IFNULL(') FROM t", "none", "SELECT COALESCE(a, 'IFNULL(') FROM t"),
     ("SELECT MAX(a, b), MAX(c) FROM t", "none", "SELECT GREATEST(a, b), MAX(c) FROM t"),
     ("SELECT group_concat(id) FROM t", "none", "SELECT string_agg(CAST(id AS TEXT), ',') FROM t"),
+    # text AS BLOB is its bytes; a real AS INTEGER truncates (PostgreSQL would round); others stay
+    ("SELECT CAST(group_concat(h, '') AS BLOB) FROM t", "none",
+     "SELECT convert_to(string_agg(CAST(h AS TEXT), ''), 'UTF8') FROM t"),
+    ("SELECT CAST(a * 1.5 AS INTEGER), CAST(b AS REAL) FROM t", "none",
+     "SELECT CAST(TRUNC(a * 1.5) AS BIGINT), CAST(b AS REAL) FROM t"),
     ("INSERT OR IGNORE INTO t (a) VALUES (?)", "qmark", "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING"),
     ("DELETE FROM temp.pick", "none", "DELETE FROM pg_temp.pick"),
     ("SELECT a FROM t WHERE b IS ?", "qmark", "SELECT a FROM t WHERE b IS NOT DISTINCT FROM %s"),
