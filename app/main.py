@@ -27,8 +27,27 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
 
     tasks.favour_the_gui_thread()
     _close_on_signals(app)
+    from core.catalog.rights import PermissionDeniedError
+
     try:
         opened = Lab.open(lab)
+    except PermissionDeniedError as exc:
+        # --user NAME without their PIN (or a wrong one): the window opens as this login, which
+        # reads, and asks for NAME's PIN at once.
+        wanted = os.environ.pop("XLAB_USER", "")
+        os.environ.pop("XLAB_PIN", None)
+        try:
+            opened = Lab.open(lab)
+        except XLabError as again:
+            box = show_error(None, "XLab", again)
+            box.finished.connect(app.quit)
+            return app.exec()
+        window = open_window(opened, simulate, rate)
+        dialog = window.sign_in()
+        dialog.name.setText(wanted)
+        dialog.message.setText(f"Type {wanted}'s PIN to sign in as them." if "needs" in str(exc) else str(exc))
+        dialog.pin.setFocus()
+        return _exec(app)
     except LabNotFoundError as exc:
         chooser = choose_lab(lab or str(default_lab_dir()), _sentence(str(exc).split(";")[0]), rate)
         chooser.rejected.connect(app.quit)

@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
         """Users changed (a first administrator, a role): what the window offers follows."""
         self.user_button.setText(self.rights.label())
         self.rights.refresh(self._reenable)
+        who = self.lab.catalog.identity
+        if who is not None and who.role:
+            self.today.technician.setText(who.name)  # who runs the checklist here now
 
     def _reenable(self) -> None:
         for view in self.areas.values():

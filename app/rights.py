@@ -124,6 +124,7 @@ class SignInDialog(QDialog):
     def __init__(self, parent: QWidget | None = None, server: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Sign in")
+        self.setMinimumWidth(440)
         self.name = QLineEdit()
         self.pin = QLineEdit()
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)

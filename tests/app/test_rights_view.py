@@ -17,6 +17,7 @@ def test_a_technician_sees_what_they_may_not_do_disabled_with_the_reason(qtbot, 
         window = show_window(qtbot, lab, settings)
         try:
             assert window.user_button.text() == "Signed in: tom (technician)"
+            assert window.today.technician.text() == "tom"
             for name in ("Quotas", "Inventory", "Runs"):
                 window.show_area(name)
             qtbot.waitUntil(lambda: window.rights.gates and window.runs.queue.button is not None, timeout=20_000)
@@ -38,6 +39,7 @@ def test_a_technician_sees_what_they_may_not_do_disabled_with_the_reason(qtbot, 
             dialog.pin.setText("2222")
             dialog.accept()
             assert lab.catalog.identity.name == "mia" and window.user_button.text() == "Signed in: mia (manager)"
+            assert window.today.technician.text() == "mia"
             assert window.quotas.new_button.isEnabled() and window.inventory.import_button.isEnabled()
             assert not window.runs.new_button.isEnabled() and "mia is signed in as manager" in \
                 window.runs.new_button.toolTip()
