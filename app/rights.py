@@ -44,7 +44,7 @@ GATES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _find(root: Any, path: str) -> Any:
+def find_button(root: Any, path: str) -> Any:
     for part in path.split("."):
         root = getattr(root, part, None)
         if root is None:
@@ -101,7 +101,7 @@ class Rights(QObject):
     def install(self) -> None:
         """Gate every button of :data:`GATES` that exists now (areas build some when first shown)."""
         for area, path, permission in GATES:
-            button = _find(getattr(self.window, area, None), path)
+            button = find_button(getattr(self.window, area, None), path)
             if button is not None and id(button) not in self.gates:
                 self.gates[id(button)] = Gate(button, self.catalog, permission)
 

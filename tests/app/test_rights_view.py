@@ -3,6 +3,8 @@ who may; signing in as another user at a shared station changes them."""
 
 from __future__ import annotations
 
+import pytest
+
 from core.catalog.db import current_actor
 from core.lab import Lab
 from core.users import add_user
@@ -93,3 +95,35 @@ def test_an_administrator_manages_the_users_from_the_window(qtbot, demo_lab, set
         assert window.user_button.text() == f"Signed in: {current_actor()} (administrator)"
     finally:
         window.close()
+
+
+@pytest.mark.parametrize("role", ["technician", "manager", "ml_engineer"])
+def test_every_gated_button_follows_the_role(qtbot, demo_lab, settings, role):
+    """Each button of app.rights.GATES, for each role: disabled with the reason where the role lacks
+    its permission, left to its area where it holds it."""
+    from app.rights import GATES
+
+    add_user(demo_lab, current_actor(), "administrator")
+    add_user(demo_lab, "pat", role, pin="4321")
+    with Lab.open(demo_lab.paths.root, user="pat", pin="4321") as lab:
+        window = show_window(qtbot, lab, settings)
+        try:
+            for name in ("Quotas", "Inventory", "Datasets", "Runs", "Dashboards"):
+                window.show_area(name)
+            qtbot.waitUntil(lambda: window.dashboards.production is not None, timeout=20_000)
+            window.rights.install()
+            who = lab.catalog.identity
+            checked = 0
+            for area, path, permission in GATES:
+                button = window.areas_button(area, path)
+                gate = window.rights.gates[id(button)]
+                assert gate.allowed() == who.may(permission), (area, path)
+                if not who.may(permission):
+                    button.setEnabled(True)  # whatever the area wants
+                    assert not button.isEnabled() and "pat is signed in as" in button.toolTip(), (area, path)
+                else:
+                    assert "may not" not in button.toolTip()
+                checked += 1
+            assert checked == len(GATES)
+        finally:
+            window.close()

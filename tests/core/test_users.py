@@ -179,7 +179,7 @@ def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
     from tests.pg import fresh_database
 
     suffix = uuid.uuid4().hex[:8]
-    tech, ml = f"xt_{suffix}", f"xm_{suffix}"
+    tech, ml, manager = f"xt_{suffix}", f"xm_{suffix}", f"xg_{suffix}"
     try:
         with fresh_database("xlab_roles", migrated=True) as url:
             with Lab.init(tmp_path / "lab", catalog=url) as lab:
@@ -187,6 +187,7 @@ def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
                 add_user(lab, owner, "administrator")
                 add_user(lab, tech, "technician", password="tech-pw")
                 add_user(lab, ml, "ml_engineer", password="ml-pw")
+                add_user(lab, manager, "manager", password="mg-pw")
                 with lab.catalog.write() as txn:
                     txn.audit("note", "test", "1", None, {"by": "owner"})
 
@@ -207,8 +208,12 @@ def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
                      "UPDATE threat_classes SET name = name",
                      "UPDATE audit_log SET actor = 'someone else'",
                      "DELETE FROM audit_log"],
+                manager: ["INSERT INTO dataset_versions (name) VALUES ('x')",
+                          "UPDATE runs SET state = 'done'",
+                          "UPDATE users SET role = 'administrator'",
+                          "DELETE FROM audit_log"],
             }
-            for name, password in ((tech, "tech-pw"), (ml, "ml-pw")):
+            for name, password in ((tech, "tech-pw"), (ml, "ml-pw"), (manager, "mg-pw")):
                 with as_login(name, password) as conn:
                     assert conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] >= 4  # reads everything
                     for statement in refused[name]:
@@ -228,5 +233,5 @@ def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
                 assert lab.catalog.query_one("SELECT actor FROM audit_log ORDER BY id DESC LIMIT 1")[0] == tech
     finally:
         with psycopg.connect(postgres_url(), autocommit=True) as admin:
-            for name in (tech, ml):
+            for name in (tech, ml, manager):
                 admin.execute(f'DROP ROLE IF EXISTS "{name}"')
