@@ -27,7 +27,7 @@ def run(lab: str | None = None, simulate: bool = False, rate: float = 12.0) -> i
 
     tasks.favour_the_gui_thread()
     _close_on_signals(app)
-    from core.catalog.rights import PermissionDeniedError
+    from core.errors import PermissionDeniedError
 
     try:
         opened = Lab.open(lab)

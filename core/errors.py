@@ -13,6 +13,11 @@ class LabNotFoundError(XLabError):
     pass
 
 
+class PermissionDeniedError(XLabError):
+    """The signed-in user's role may not do this (core.catalog.rights; CLI exit code 2, a dialog
+    in the window)."""
+
+
 class CatalogError(XLabError):
     pass
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import XLabError
+from core.errors import PermissionDeniedError
 
 ROLES = ("technician", "manager", "ml_engineer", "administrator")
 ROLE_TITLES = {"technician": "technician", "manager": "manager", "ml_engineer": "ML engineer",
@@ -54,10 +54,6 @@ DERIVED_TABLES = ("change_counters", "cell_tally", "setup_tally", "tally_clock",
                   "image_label_revisions", "audit_log")
 
 _TABLE_PERMISSION = {table: name for name, (_, _, tables) in PERMISSIONS.items() for table in tables}
-
-
-class PermissionDeniedError(XLabError):
-    """The signed-in user's role may not do this (CLI exit code 2, a dialog in the window)."""
 
 
 @dataclass(frozen=True)
