@@ -217,10 +217,12 @@ class MainWindow(QMainWindow):
 
     def show_viewer_mode(self, who: str) -> None:
         """This window only shows the lab: another process ingests it."""
-        self.viewer_note.setText(f"Viewer: ingest runs in another XLab ({who})")
+        # Short on the status bar (two stations' descriptions overflow 1366 px); whole in the tooltip.
+        scanners = ", ".join(part.split(" by ")[0] for part in who.split("; "))
+        self.viewer_note.setText(f"Viewer: ingest runs in another XLab ({scanners})")
         self.viewer_note.setToolTip(
-            "One process ingests a scanner's drop folder at a time. This window shows the lab and updates "
-            "as images arrive; to ingest here, stop the other XLab first.")
+            f"Ingested by: {who}.\nOne process ingests a scanner's drop folder at a time. This window shows the "
+            "lab and updates as images arrive; to ingest here, stop the other XLab first.")
         self.viewer_note.show()
 
     def _toggle_ingest(self, on: bool) -> None:

@@ -74,10 +74,13 @@ def _read_owner(path: Path) -> LockOwner:
 
 
 def _me() -> LockOwner:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name (a service account): say so
-        user = "unknown user"
+    # The lab user this process signed in as (core.users: $XLAB_USER), else the login.
+    user = os.environ.get("XLAB_USER", "")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name (a service account): say so
+            user = "unknown user"
     return LockOwner(user, socket.gethostname(), os.getpid(), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()))
 
 

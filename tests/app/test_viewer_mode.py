@@ -16,7 +16,8 @@ def test_a_window_on_a_lab_ingested_elsewhere_says_who_and_does_not_ingest(qtbot
         assert not win.ingest.run_here.isChecked()
         assert win._ingest is None  # nothing started
         assert win.viewer_note.isVisible()
-        assert "ingest runs in another XLab" in win.viewer_note.text() and "SCN-A" in win.viewer_note.text()
+        assert win.viewer_note.text() == "Viewer: ingest runs in another XLab (SCN-A, SCN-C)"
+        assert f"Ingested by: {who}." in win.viewer_note.toolTip()  # who, where and since when
     finally:
         lock.release()
     # Once the other process is gone, this window may ingest.

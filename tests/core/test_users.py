@@ -235,3 +235,15 @@ def test_the_server_refuses_each_role_by_its_grants_what_core_refuses(tmp_path):
         with psycopg.connect(postgres_url(), autocommit=True) as admin:
             for name in (tech, ml, manager):
                 admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_an_ingest_lock_names_the_signed_in_user(demo_lab, monkeypatch):
+    """Another station's window says who ingests: the lab user the ingest process signed in as."""
+    from core.ingest.lock import IngestLock, lab_ingest_owners
+
+    monkeypatch.setenv("XLAB_USER", "ana")
+    lock = IngestLock.acquire(demo_lab.paths.root, ["SCN-A"])
+    try:
+        assert lab_ingest_owners(demo_lab)["SCN-A"].user == "ana"
+    finally:
+        lock.release()
