@@ -77,7 +77,8 @@ def test_a_whole_session_with_barcodes_and_live_images(qtbot, today, demo_lab):
     assert view.instruction.text().startswith("Press Start session to run session #")
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: running(view), timeout=10_000)
-    assert "is yours, ana" in view.feedback.text()
+    # The feedback line follows the state that says running (a turn of the event loop later).
+    qtbot.waitUntil(lambda: "is yours, ana" in view.feedback.text(), timeout=10_000)
     session = shown(view)
     assert session.session["held_by"] == "ana"
     wrong = scan(qtbot, view, "TI-9999")
