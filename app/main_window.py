@@ -166,12 +166,6 @@ class MainWindow(QMainWindow):
         if who is not None and who.role:
             self.today.technician.setText(who.name)  # who runs the checklist here now
 
-    def areas_button(self, area: str, path: str):  # -> QPushButton | None
-        """The button at ``path`` (dotted attributes) of area attribute ``area`` (app.rights.GATES)."""
-        from app.rights import find_button
-
-        return find_button(getattr(self, area, None), path)
-
     def _reenable(self) -> None:
         for view in self.areas.values():
             update = getattr(view, "_update_buttons", None)

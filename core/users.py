@@ -28,11 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from core.catalog import user_store as store
 from core.catalog.db import current_actor
-from core.catalog.rights import ROLE_TITLES, ROLES, Identity, PermissionDeniedError
+from core.catalog.rights import ROLE_SUMMARY, ROLE_TITLES, ROLES, Identity, PermissionDeniedError
 from core.errors import XLabError
 
 if TYPE_CHECKING:
     from core.lab import Lab
+
+__all__ = ["ROLE_SUMMARY", "ROLE_TITLES", "ROLES", "Identity", "add_user", "change_user", "hand_down",
+           "list_users", "login_name", "sign_in", "signed_in"]
 
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 MIN_PIN = 4
@@ -150,6 +153,10 @@ def list_users(lab: Lab) -> list[dict[str, Any]]:
              "role_title": ROLE_TITLES[u["role"]], "disabled": bool(u["disabled"])} for u in store.users(lab.catalog)]
 
 
+def _shown(lab: Lab, name: str) -> dict[str, Any]:
+    return next(u for u in list_users(lab) if u["name"] == name)
+
+
 def add_user(lab: Lab, name: str, role: str, *, full_name: str = "", pin: str | None = None,
              password: str | None = None, actor: str | None = None) -> dict[str, Any]:
     """Add a user. The first user of a lab must be an administrator. On a server catalog the user
@@ -171,7 +178,7 @@ def add_user(lab: Lab, name: str, role: str, *, full_name: str = "", pin: str | 
         txn.audit("add", "user", name, None, after)
         txn.summary.append(f"user {name} added ({ROLE_TITLES[role]})")
     _refresh(lab)
-    return next(u for u in list_users(lab) if u["name"] == name)
+    return _shown(lab, name)
 
 
 def change_user(lab: Lab, name: str, *, role: str | None = None, full_name: str | None = None,
@@ -200,7 +207,7 @@ def change_user(lab: Lab, name: str, *, role: str | None = None, full_name: str 
         elif clear_pin and row["pin_hash"]:
             values["pin_hash"] = None
         if not values and password is None:
-            return next(u for u in list_users(lab) if u["name"] == name)
+            return _shown(lab, name)
         if values:
             store.update_user(txn, name, values)
         if row["role"] == "administrator" and store.administrators(txn) == 0:
@@ -216,4 +223,4 @@ def change_user(lab: Lab, name: str, *, role: str | None = None, full_name: str 
         txn.audit("change", "user", name, before, shown)
         txn.summary.append(f"user {name} changed")
     _refresh(lab)
-    return next(u for u in list_users(lab) if u["name"] == name)
+    return _shown(lab, name)

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.lab import Lab
+from core.users import ROLE_SUMMARY, ROLE_TITLES, ROLES
 
 COLUMNS = ("User", "Role", "Name", "PIN", "State", "Added by")
-ROLE_CHOICES = (("technician", "Technician"), ("manager", "Manager"), ("ml_engineer", "ML engineer"),
-                ("administrator", "Administrator"))
+ROLE_CHOICES = tuple((role, ROLE_TITLES[role][:1].upper() + ROLE_TITLES[role][1:]) for role in ROLES)
 
 
 class UserForm(QDialog):
@@ -118,8 +118,7 @@ class UsersDialog(QDialog):
         elif who is not None and not who.may("users"):
             self.note.setText(who.why_not("users"))
         else:
-            self.note.setText("Technician: sessions, ingest, labels. Manager: inventory, quotas, plans, settings. "
-                              "ML engineer: labels, datasets, runs. Administrator: everything, and the users.")
+            self.note.setText(ROLE_SUMMARY)
         self._update_buttons()
 
     def selected(self) -> dict[str, Any] | None:

@@ -498,14 +498,15 @@ class Catalog:
                 self._seen = before
                 yield txn
                 after = _counters(self._writer)
+                changed = _changed(before, after)
                 if who is not None:
                     # What the write changed, against what the user's role may change (a server
                     # checks its grants as well): refused writes are rolled back whole.
-                    rights.check_write(who, _changed(before, after))
-                if server and _changed(before, after):
+                    rights.check_write(who, changed)
+                if server and changed:
                     # Delivered to the other stations at COMMIT, not at all on ROLLBACK.
                     self._writer.execute("SELECT pg_notify(?, ?)",
-                                         (pg.NOTIFY_CHANNEL, ",".join(sorted(_changed(before, after)))))
+                                         (pg.NOTIFY_CHANNEL, ",".join(sorted(changed))))
             except sqlite3.IntegrityError as exc:
                 # A rule the schema enforces (published plans, split pools,
                 # the append-only audit log): the trigger's message is for the user.
@@ -517,7 +518,7 @@ class Catalog:
             else:
                 self._writer.execute("COMMIT")
                 self._seen = after
-        change = Change(_changed(before, after), "; ".join(txn.summary), txn.audit_entries)
+        change = Change(changed, "; ".join(txn.summary), txn.audit_entries)
         txn.change = change  # type: ignore[attr-defined]
         if not change.empty:
             for callback in list(self._subscribers):

@@ -17,6 +17,9 @@ from core.errors import PermissionDeniedError
 ROLES = ("technician", "manager", "ml_engineer", "administrator")
 ROLE_TITLES = {"technician": "technician", "manager": "manager", "ml_engineer": "ML engineer",
                "administrator": "administrator"}
+# What each role does, in a line (the CLI's help, the window's users dialog).
+ROLE_SUMMARY = ("Technician: sessions, ingest, labels. Manager: inventory, quotas, plans, settings, KPIs. "
+                "ML engineer: labels, datasets, runs, KPIs. Administrator: everything, and the users.")
 
 # permission -> (what it covers, in words; the roles that hold it; the tables its writes change)
 PERMISSIONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {

@@ -98,11 +98,9 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction, common: Common) -> None:
-    from core.catalog.rights import ROLES
+    from core.catalog.rights import ROLE_SUMMARY, ROLES
 
-    user = subparsers.add_parser("user", description="The lab's users and roles. Technician: sessions, ingest, "
-                                 "labels; manager: inventory, quotas, plans, settings, KPIs; ML engineer: labels, "
-                                 "datasets, runs, KPIs; administrator: everything and the users.")
+    user = subparsers.add_parser("user", description=f"The lab's users and roles. {ROLE_SUMMARY}")
     sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = sub.add_parser("list", help="the users, their roles and whether they have a PIN",
                        parents=[common.lab, common.json])

@@ -101,7 +101,7 @@ def test_an_administrator_manages_the_users_from_the_window(qtbot, demo_lab, set
 def test_every_gated_button_follows_the_role(qtbot, demo_lab, settings, role):
     """Each button of app.rights.GATES, for each role: disabled with the reason where the role lacks
     its permission, left to its area where it holds it."""
-    from app.rights import GATES
+    from app.rights import GATES, find_button
 
     add_user(demo_lab, current_actor(), "administrator")
     add_user(demo_lab, "pat", role, pin="4321")
@@ -115,7 +115,7 @@ def test_every_gated_button_follows_the_role(qtbot, demo_lab, settings, role):
             who = lab.catalog.identity
             checked = 0
             for area, path, permission in GATES:
-                button = window.areas_button(area, path)
+                button = find_button(getattr(window, area), path)
                 gate = window.rights.gates[id(button)]
                 assert gate.allowed() == who.may(permission), (area, path)
                 if not who.may(permission):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from core.lab import Lab
+from core.progress import run_to_end
 from core.quota.plans import resolve_plan
 from core.quota.status import quota_status
 from tests.bench.seed import seed_catalog
@@ -96,12 +97,7 @@ def on_server(root: Path, plan_id: int, repeats: int) -> dict:
 
     with fresh_database("xlab_bench") as url:
         start = time.perf_counter()
-        moving = move_catalog_to_server(root, url)
-        try:
-            while True:
-                next(moving)
-        except StopIteration as stop:
-            report = stop.value
+        report = run_to_end(move_catalog_to_server(root, url))
         if not report.ok:
             raise AssertionError(f"the move to the server did not compare equal: {report}")
         moved_s = time.perf_counter() - start

@@ -23,6 +23,7 @@ from core.datasets import versions
 from core.datasets.distribution import distribution
 from core.errors import CatalogError, DatasetError
 from core.lab import Lab, move_catalog_to_server
+from core.progress import run_to_end
 from core.labels.annotations import add_box, delete_box, labels_of
 from tests.bench.seed import seed_catalog
 from tests.bench.seed_labels import seed_labels
@@ -49,10 +50,7 @@ def template(tmp_path_factory, catalog_backend):
     from tests.pg import fresh_database
 
     with fresh_database("xlab_test_datasets") as url:
-        moving = move_catalog_to_server(root, url)
-        with contextlib.suppress(StopIteration):
-            while True:
-                next(moving)
+        run_to_end(move_catalog_to_server(root, url))
         yield root
 
 
